@@ -1,0 +1,3 @@
+from mnist_edge.cli import main
+
+main()

@@ -1,0 +1,159 @@
+"""The ``mnist-edge`` command line: parses options, calls the pipeline modules, prints results."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from mnist_edge.errors import EXIT_USAGE, UserError
+
+app = typer.Typer(
+    help="Train, quantize, export and validate MNIST digit classifiers for small devices.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True)
+out = Console()
+
+# Published test accuracy of the original project (100 epochs each).
+ORIGINAL_ACCURACY = {"conv2d": 0.9932, "flat": 0.9746}
+
+
+def print_error(message: str) -> None:
+    # Plain stderr, not rich: an error stays one line whatever the terminal width.
+    sys.stderr.write(f"mnist-edge: error: {message}\n")
+
+
+@app.callback()
+def _commands() -> None:
+    """Train, quantize, export and validate MNIST digit classifiers for small devices."""
+
+
+def user_errors(command: Callable) -> Callable:
+    """Turn a :class:`UserError` raised by a command into one line on stderr and its exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        try:
+            return command(*args, **kwargs)
+        except UserError as exc:
+            print_error(str(exc))
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+class ModelChoice(str, Enum):
+    conv2d = "conv2d"
+    flat = "flat"
+    all = "all"
+
+    def names(self) -> list[str]:
+        return ["conv2d", "flat"] if self is ModelChoice.all else [self.value]
+
+
+class RichTrainingProgress:
+    """Draws one progress bar per epoch and a summary line when it ends."""
+
+    def __init__(self, model: str):
+        self.model = model
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        )
+        self.task = None
+
+    def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
+        self.progress.start()
+        self.task = self.progress.add_task(f"{self.model} epoch {epoch + 1}/{epochs}", total=steps, loss=0.0)
+
+    def batch_finished(self, step: int, loss: float) -> None:
+        self.progress.update(self.task, completed=step, loss=loss)
+
+    def epoch_finished(self, metrics: dict) -> None:
+        self.progress.remove_task(self.task)
+        self.progress.stop()
+        console.print(
+            f"{self.model} epoch {metrics['epoch']}: loss {metrics['loss']:.4f}, "
+            f"val accuracy {metrics['val_accuracy']:.2%} ({metrics['seconds']:.0f}s)"
+        )
+
+    def note(self, message: str) -> None:
+        console.print(message)
+
+
+@app.command()
+@user_errors
+def train(
+    model: Annotated[ModelChoice, typer.Option(help="Which model to train.")] = ModelChoice.all,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Epochs (default: per model, see README).")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Batch size (default 128).")] = None,
+    seed: Annotated[int, typer.Option(min=0, help="Random seed; the same seed gives the same weights.")] = 0,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where runs are written.")] = Path("runs"),
+    resume: Annotated[bool, typer.Option(help="Continue from the last epoch checkpoint in --out.")] = False,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder of MNIST IDX files (gzip or raw) or a Keras mnist.npz.")
+    ] = None,
+) -> None:
+    """Train the conv2d and/or flat model; writes <out>/<model>/model.keras and run.json."""
+    from mnist_edge.data import load_mnist
+    from mnist_edge.files import ensure_writable_dir
+
+    # Check the cheap things before TensorFlow is imported (seconds).
+    data = load_mnist(data_dir)
+    ensure_writable_dir(out_dir)
+    from mnist_edge.train import default_config
+    from mnist_edge.train import train as train_model
+
+    table = Table("model", "epochs", "val accuracy", "test accuracy", "original", "time", "saved to")
+    for name in model.names():
+        config = default_config(name, epochs=epochs, batch_size=batch_size, seed=seed)
+        result = train_model(config, data, out_dir, resume=resume, progress=RichTrainingProgress(name))
+        record = result.record
+        table.add_row(
+            name,
+            str(config.epochs),
+            f"{record['validation_accuracy']:.2%}",
+            f"{record['test_accuracy']:.2%}",
+            f"{ORIGINAL_ACCURACY[name]:.2%}",
+            f"{record['wall_seconds']:.0f}s",
+            str(result.model_path),
+        )
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point: every user error is one line on stderr and exit code 2 (1 for a failed gate)."""
+    try:
+        code = app(standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        # click shows the help text and raises; that is not an error for the user.
+        click.echo(exc.ctx.get_help())
+        sys.exit(0)
+    except click.UsageError as exc:
+        print_error(exc.format_message())
+        sys.exit(EXIT_USAGE)
+    except click.exceptions.Abort:
+        sys.stderr.write("mnist-edge: interrupted\n")
+        sys.exit(130)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

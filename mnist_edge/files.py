@@ -1,0 +1,32 @@
+"""Writing files so that an interrupted run never leaves a half-written one behind."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from mnist_edge.errors import UserError
+
+
+def ensure_writable_dir(path: Path) -> Path:
+    """Create ``path`` if needed and prove it is writable, or raise a UserError."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"{path}: output folder is not writable ({exc.strerror})") from None
+    return path
+
+
+def write_bytes_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside ``path``, then rename it into place."""
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_json_atomically(path: Path, payload: dict) -> None:
+    write_bytes_atomically(path, (json.dumps(payload, indent=2) + "\n").encode())

@@ -1,0 +1,297 @@
+"""Training: augmentation, a cosine learning-rate schedule, a checkpoint every epoch.
+
+The whole run is a function of ``(config, seed)``: the shuffle order and the
+random augmentation of epoch ``e`` are drawn from stateless generators seeded
+with ``(seed, e)``, and TensorFlow's op determinism is on. So the same seed on
+the same machine gives the same weights, and a run resumed from the checkpoint
+of epoch ``e`` continues exactly as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from mnist_edge.data import Mnist, Split
+from mnist_edge.errors import UserError
+from mnist_edge.files import ensure_writable_dir, write_json_atomically
+from mnist_edge.models import build_model, model_input
+from mnist_edge.tensorflow_quiet import keras, tf
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    model: str
+    epochs: int
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    dropout: float = 0.2
+    # Random affine augmentation: rotation (degrees), scale (+/- fraction), shift (pixels).
+    rotation: float = 10.0
+    scale: float = 0.1
+    shift: float = 2.5
+    seed: int = 0
+
+
+# Defaults chosen on the validation split (see README, "Training").
+DEFAULTS = {
+    "conv2d": TrainConfig(model="conv2d", epochs=12),
+    "flat": TrainConfig(model="flat", epochs=30, learning_rate=1e-3, rotation=8.0, shift=2.0),
+}
+
+
+def default_config(model: str, **overrides: object) -> TrainConfig:
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return replace(DEFAULTS[model], **given)
+
+
+# --- data pipeline -------------------------------------------------------------------
+
+
+def random_affine(images: tf.Tensor, config: TrainConfig, seed: tf.Tensor) -> tf.Tensor:
+    """Rotate, scale and shift each image of a (B, 28, 28, 1) batch by a random small amount."""
+    batch = tf.shape(images)[0]
+    seeds = tf.random.experimental.stateless_split(seed, 4)
+    angle = tf.random.stateless_uniform([batch], seeds[0], -1.0, 1.0) * (config.rotation * math.pi / 180)
+    zoom = 1.0 + tf.random.stateless_uniform([batch], seeds[1], -1.0, 1.0) * config.scale
+    shift = tf.random.stateless_uniform([batch, 2], seeds[2], -1.0, 1.0) * config.shift
+    # The transform maps output pixel coordinates to input coordinates:
+    # rotate and scale about the image centre, then shift.
+    cos, sin, centre = tf.cos(angle) / zoom, tf.sin(angle) / zoom, 13.5
+    a2 = centre - cos * centre - sin * centre - shift[:, 0]
+    b2 = centre + sin * centre - cos * centre - shift[:, 1]
+    zeros = tf.zeros_like(cos)
+    transforms = tf.stack([cos, sin, a2, -sin, cos, b2, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=tf.shape(images)[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
+
+
+def epoch_dataset(split: Split, config: TrainConfig, epoch: int) -> tf.data.Dataset:
+    """Shuffled, augmented batches for one epoch; a pure function of (seed, epoch)."""
+    epoch_seed = config.seed * 100_003 + epoch
+    order = np.random.default_rng(epoch_seed).permutation(len(split))
+    images = split.images[order][..., None]
+    labels = split.labels[order].astype(np.int32)
+
+    def augment(step: tf.Tensor, batch: tuple[tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
+        pixels, label = batch
+        x = tf.cast(pixels, tf.float32) / 255.0
+        x = random_affine(x, config, tf.stack([tf.constant(epoch_seed, tf.int64), step]))
+        return _shape_for(config.model, x), label
+
+    return (
+        tf.data.Dataset.from_tensor_slices((images, labels))
+        .batch(config.batch_size)
+        .enumerate()
+        .map(augment, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def _shape_for(model: str, x: tf.Tensor) -> tf.Tensor:
+    return tf.reshape(x, (-1, 784)) if model == "flat" else x
+
+
+def evaluation_dataset(split: Split, model: str, batch_size: int = 1000) -> tf.data.Dataset:
+    x = model_input(model, split.images)
+    return tf.data.Dataset.from_tensor_slices((x, split.labels.astype(np.int32))).batch(batch_size)
+
+
+# --- model, loss, schedule ----------------------------------------------------------
+
+
+def compile_model(config: TrainConfig, steps_per_epoch: int) -> keras.Model:
+    model = build_model(config.model, config.dropout)
+    total_steps = config.epochs * steps_per_epoch
+    warmup = min(steps_per_epoch, total_steps // 10)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=0.0,
+        decay_steps=max(total_steps - warmup, 1),
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup,
+    )
+    # Sigmoid outputs are ten independent yes/no scores, so the conv2d model is
+    # trained with binary cross-entropy on one-hot targets; the softmax output of
+    # the flat model takes the usual categorical cross-entropy.
+    loss = (
+        SparseBinaryCrossentropy()
+        if config.model == "conv2d"
+        else keras.losses.SparseCategoricalCrossentropy()
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(schedule),
+        loss=loss,
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        jit_compile=False,
+    )
+    return model
+
+
+@keras.saving.register_keras_serializable(package="mnist_edge")
+class SparseBinaryCrossentropy(keras.losses.Loss):
+    """Binary cross-entropy of sigmoid scores against the one-hot form of integer labels."""
+
+    def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        one_hot = tf.one_hot(tf.cast(tf.reshape(y_true, [-1]), tf.int32), y_pred.shape[-1])
+        return keras.losses.binary_crossentropy(one_hot, y_pred) * float(y_pred.shape[-1])
+
+
+# --- the loop ------------------------------------------------------------------------
+
+
+@dataclass
+class TrainResult:
+    model: keras.Model
+    record: dict
+    model_path: Path
+    record_path: Path
+
+
+def train(
+    config: TrainConfig,
+    data: Mnist,
+    out_dir: Path,
+    resume: bool = False,
+    progress: ProgressHooks | None = None,
+) -> TrainResult:
+    """Train one model, checkpointing every epoch into ``out_dir/<model>/``."""
+    progress = progress or ProgressHooks()
+    run_dir = out_dir / config.model
+    ensure_writable_dir(run_dir)
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+
+    steps_per_epoch = math.ceil(len(data.train) / config.batch_size)
+    model = compile_model(config, steps_per_epoch)
+    model.optimizer.build(model.trainable_variables)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, run_dir / "checkpoints", max_to_keep=1)
+    state_path = run_dir / "checkpoints" / "state.json"
+
+    history, first_epoch, elapsed = [], 0, 0.0
+    if resume and manager.latest_checkpoint and state_path.exists():
+        state = json.loads(state_path.read_text())
+        if state["config"] != asdict(config):
+            raise UserError(
+                f"{run_dir}: the checkpoint was made with other settings; "
+                "resume with the same options or choose another --out"
+            )
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        history, elapsed = state["history"], state["seconds"]
+        first_epoch = len(history)
+    elif resume:
+        progress.note(f"{config.model}: no checkpoint in {run_dir}, starting from scratch")
+
+    validation = evaluation_dataset(data.validation, config.model)
+    started = time.perf_counter() - elapsed
+    for epoch in range(first_epoch, config.epochs):
+        epoch_start = time.perf_counter()
+        progress.epoch_started(epoch, config.epochs, steps_per_epoch)
+        fit = model.fit(
+            epoch_dataset(data.train, config, epoch),
+            epochs=1,
+            verbose=0,
+            callbacks=[_BatchProgress(progress)],
+        ).history
+        val_loss, val_accuracy = model.evaluate(validation, verbose=0)
+        metrics = {
+            "epoch": epoch + 1,
+            "loss": round(fit["loss"][0], 6),
+            "accuracy": round(fit["accuracy"][0], 6),
+            "val_loss": round(val_loss, 6),
+            "val_accuracy": round(val_accuracy, 6),
+            "seconds": round(time.perf_counter() - epoch_start, 2),
+        }
+        history.append(metrics)
+        manager.save(checkpoint_number=epoch + 1)
+        write_json_atomically(
+            state_path,
+            {"config": asdict(config), "history": history, "seconds": time.perf_counter() - started},
+        )
+        progress.epoch_finished(metrics)
+
+    wall = time.perf_counter() - started
+    test_accuracy = accuracy(model, data.test, config.model)
+    model_path = run_dir / "model.keras"
+    _save_model_atomically(model, model_path)
+    record = {
+        "model": config.model,
+        "config": asdict(config),
+        "seed": config.seed,
+        "parameters": int(model.count_params()),
+        "data": {
+            "source": data.source,
+            "checksums": data.checksums,
+            "train": len(data.train),
+            "validation": len(data.validation),
+            "test": len(data.test),
+        },
+        "history": history,
+        "validation_accuracy": history[-1]["val_accuracy"] if history else None,
+        "test_accuracy": round(test_accuracy, 6),
+        "wall_seconds": round(wall, 1),
+        "versions": package_versions(),
+        "model_file": model_path.name,
+    }
+    record_path = run_dir / "run.json"
+    write_json_atomically(record_path, record)
+    return TrainResult(model, record, model_path, record_path)
+
+
+def accuracy(model: keras.Model, split: Split, model_name: str) -> float:
+    scores = model.predict(model_input(model_name, split.images), batch_size=1000, verbose=0)
+    return float(np.mean(np.argmax(scores, axis=1) == split.labels))
+
+
+class ProgressHooks:
+    """What the training loop reports; the CLI overrides these to draw progress bars."""
+
+    def epoch_started(self, epoch: int, epochs: int, steps: int) -> None: ...
+
+    def batch_finished(self, step: int, loss: float) -> None: ...
+
+    def epoch_finished(self, metrics: dict) -> None: ...
+
+    def note(self, message: str) -> None: ...
+
+
+class _BatchProgress(keras.callbacks.Callback):
+    def __init__(self, hooks: ProgressHooks):
+        super().__init__()
+        self.hooks = hooks
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.hooks.batch_finished(batch + 1, float((logs or {}).get("loss", float("nan"))))
+
+
+# --- files ----------------------------------------------------------------------------
+
+
+def _save_model_atomically(model: keras.Model, path: Path) -> None:
+    tmp = path.with_name(f".{path.stem}.partial.keras")
+    model.save(tmp)
+    os.replace(tmp, path)
+
+
+def package_versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version(), "platform": platform.platform()}
+    for name in ("mnist-edge", "tensorflow", "tf-keras", "numpy", "tensorflow-model-optimization"):
+        with contextlib.suppress(PackageNotFoundError):
+            versions[name] = version(name)
+    return versions
