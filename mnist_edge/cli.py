@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from mnist_edge.errors import EXIT_USAGE, UserError
+from mnist_edge.validate import ORIGINAL_ACCURACY
 
 app = typer.Typer(
     help="Train, quantize, export and validate MNIST digit classifiers for small devices.",
@@ -25,9 +26,6 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 out = Console()
-
-# Published test accuracy of the original project (100 epochs each).
-ORIGINAL_ACCURACY = {"conv2d": 0.9932, "flat": 0.9746}
 
 
 def print_error(message: str) -> None:
@@ -76,11 +74,13 @@ class RichTrainingProgress:
             TimeElapsedColumn(),
             console=console,
             transient=True,
+            disable=not console.is_terminal,  # logs (CI, files) get the epoch lines only
         )
         self.task = None
 
     def epoch_started(self, epoch: int, epochs: int, steps: int) -> None:
-        self.progress.start()
+        if console.is_terminal:
+            self.progress.start()
         self.task = self.progress.add_task(f"{self.model} epoch {epoch + 1}/{epochs}", total=steps, loss=0.0)
 
     def batch_finished(self, step: int, loss: float) -> None:
@@ -88,7 +88,8 @@ class RichTrainingProgress:
 
     def epoch_finished(self, metrics: dict) -> None:
         self.progress.remove_task(self.task)
-        self.progress.stop()
+        if console.is_terminal:
+            self.progress.stop()
         console.print(
             f"{self.model} epoch {metrics['epoch']}: loss {metrics['loss']:.4f}, "
             f"val accuracy {metrics['val_accuracy']:.2%} ({metrics['seconds']:.0f}s)"
@@ -138,6 +139,142 @@ def train(
             str(result.model_path),
         )
     out.print(table)
+
+
+class FormatChoice(str, Enum):
+    tflite = "tflite"
+    onnx = "onnx"
+    all = "all"
+
+
+class RichExportProgress:
+    """A spinner line per step and the validation table row by row."""
+
+    def __init__(self) -> None:
+        self.status = console.status("exporting")
+        self.status.start()
+        self.artifacts = []
+
+    def step(self, message: str) -> None:
+        self.status.update(message)
+        if not console.is_terminal:
+            console.print(message)
+
+    def artifact_done(self, artifact) -> None:
+        self.artifacts.append(artifact)
+        v = artifact.validation
+        verdict = "pass" if v.passed else "FAIL: " + ", ".join(v.failures())
+        console.print(
+            f"{artifact.filename}: accuracy {v.accuracy:.2%}, agreement {v.agreement:.2%}, {verdict}"
+        )
+
+    def stop(self) -> None:
+        self.status.stop()
+
+    def table(self) -> Table:
+        table = Table(
+            "artifact", "format", "precision", "size", "accuracy", "agreement", "max |diff|", "vs", "result"
+        )
+        for a in self.artifacts:
+            v = a.validation
+            table.add_row(
+                a.filename,
+                v.format,
+                v.precision,
+                f"{a.bytes / 1024:.0f} KiB",
+                f"{v.accuracy:.2%}",
+                f"{v.agreement:.2%}",
+                f"{v.max_abs_diff:.2g}",
+                v.source,
+                "[green]pass[/]" if v.passed else "[red]FAIL[/] " + ", ".join(v.failures()),
+            )
+        return table
+
+
+def _qat_epoch_printer(name: str) -> Callable[[dict], None]:
+    return lambda m: console.print(
+        f"{name} QAT epoch {m['epoch']}: loss {m['loss']:.4f}, val accuracy {m['val_accuracy']:.2%}"
+    )
+
+
+@app.command()
+@user_errors
+def qat(
+    model: Annotated[ModelChoice, typer.Option(help="Which model to fine-tune.")] = ModelChoice.all,
+    runs: Annotated[Path, typer.Option("--runs", help="Where `train` wrote the models.")] = Path("runs"),
+    epochs: Annotated[int, typer.Option(min=1, help="QAT fine-tuning epochs.")] = 2,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="MNIST folder or mnist.npz (default: bundled).")
+    ] = None,
+) -> None:
+    """Quantization-aware fine-tuning; writes <runs>/<model>/qat.keras (export --int8 runs it if needed)."""
+    from mnist_edge.data import load_mnist
+
+    data = load_mnist(data_dir)
+    from mnist_edge.export import load_trained
+    from mnist_edge.quantize import QatConfig, qat_paths, quantization_aware_training, save_qat
+
+    for name in model.names():
+        float_model, record = load_trained(name, runs)
+        from mnist_edge.train import TrainConfig, default_config
+
+        train_config = TrainConfig(**record["config"]) if "config" in record else default_config(name)
+        qat_model, qat_record = quantization_aware_training(
+            float_model, name, train_config, data, QatConfig(epochs=epochs), _qat_epoch_printer(name)
+        )
+        save_qat(qat_model, qat_record, *qat_paths(runs, name))
+        out.print(
+            f"{name}: QAT validation accuracy {qat_record['validation_accuracy']:.2%} -> {qat_paths(runs, name)[0]}"
+        )
+
+
+@app.command()
+@user_errors
+def export(
+    model: Annotated[ModelChoice, typer.Option(help="Which model to export.")] = ModelChoice.all,
+    fmt: Annotated[FormatChoice, typer.Option("--format", help="Which file format.")] = FormatChoice.all,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Also the full-integer int8 models (runs QAT if needed).")
+    ] = False,
+    dynamic: Annotated[bool, typer.Option("--dynamic", help="Also the dynamic-range TFLite models.")] = False,
+    bundle: Annotated[Path, typer.Option("--out", help="The bundle folder.")] = Path("export"),
+    runs: Annotated[Path, typer.Option("--runs", help="Where `train` wrote the models.")] = Path("runs"),
+    calibration_size: Annotated[
+        int, typer.Option(min=1, help="Training images used to calibrate int8 ranges.")
+    ] = 1000,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="MNIST folder or mnist.npz (default: bundled).")
+    ] = None,
+) -> None:
+    """Export to TFLite / ONNX, validate every artifact on the 10,000 test images, update the bundle."""
+    from mnist_edge.data import load_mnist
+    from mnist_edge.files import ensure_writable_dir
+
+    data = load_mnist(data_dir)
+    ensure_writable_dir(bundle)
+    from mnist_edge.export import export_models, select_formats
+    from mnist_edge.quantize import load_or_train_qat
+
+    def qat_provider(name, float_model, record):
+        return load_or_train_qat(name, float_model, record, data, runs, on_epoch=_qat_epoch_printer(name))
+
+    progress = RichExportProgress()
+    try:
+        exported = export_models(
+            model.names(),
+            select_formats(fmt.value, int8, dynamic),
+            data,
+            runs,
+            bundle,
+            calibration_size,
+            qat_provider,
+            progress,
+        )
+    finally:
+        progress.stop()
+        if progress.artifacts:
+            out.print(progress.table())
+    out.print(f"bundle written to {bundle}/ ({len(exported)} artifacts validated)")
 
 
 def main() -> None:

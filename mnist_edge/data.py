@@ -11,15 +11,15 @@ looks at that split only; the 10,000 test images are for final figures.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import zipfile
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from mnist_edge_runtime import idx as runtime_idx
+from mnist_edge_runtime.errors import RuntimeInputError
+from mnist_edge_runtime.idx import IMAGES_MAGIC, LABELS_MAGIC
 
 from mnist_edge.errors import UserError
 
@@ -27,12 +27,6 @@ BUNDLED_DIR = Path(__file__).parent / "datasets" / "mnist"
 VALIDATION_SIZE = 5000
 IMAGE_SIDE = 28
 NUM_CLASSES = 10
-
-IMAGES_MAGIC = 0x00000803  # unsigned byte, 3 dimensions
-LABELS_MAGIC = 0x00000801  # unsigned byte, 1 dimension
-# The largest genuine file (training images) is 47,040,016 bytes; anything that
-# inflates far beyond it is not MNIST and must not fill the memory.
-MAX_IDX_BYTES = 64 * 1024 * 1024
 
 # Logical name -> (file stem, expected magic). Stems follow LeCun's naming;
 # the dotted variant (``train-images.idx3-ubyte``) is accepted too.
@@ -75,38 +69,11 @@ class Mnist:
 
 
 def parse_idx(raw: bytes, expected_magic: int, name: str) -> np.ndarray:
-    """Parse an IDX file (raw or gzip-compressed bytes) into a uint8 array."""
-    if raw[:2] == b"\x1f\x8b":
-        raw = _gunzip(raw, name)
-    if len(raw) < 4:
-        raise UserError(f"{name}: file is empty or truncated (no IDX header)")
-    magic = int.from_bytes(raw[:4], "big")
-    if magic != expected_magic:
-        raise UserError(f"{name}: wrong IDX magic number 0x{magic:08x} (expected 0x{expected_magic:08x})")
-    ndim = magic & 0xFF
-    header_size = 4 + 4 * ndim
-    if len(raw) < header_size:
-        raise UserError(f"{name}: truncated IDX header")
-    dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
-    if ndim == 3 and dims[1:] != [IMAGE_SIDE, IMAGE_SIDE]:
-        raise UserError(f"{name}: images are {dims[1]}x{dims[2]}, expected 28x28")
-    payload = len(raw) - header_size
-    expected = int(np.prod(dims))
-    if payload != expected:
-        kind = "truncated" if payload < expected else "longer than its header says"
-        raise UserError(f"{name}: {kind} ({payload} data bytes, header says {expected})")
-    return np.frombuffer(raw, dtype=np.uint8, offset=header_size).reshape(dims)
-
-
-def _gunzip(raw: bytes, name: str) -> bytes:
+    """Parse IDX bytes (raw or gzip); the parser is the runtime's, so device and toolchain agree."""
     try:
-        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
-            data = stream.read(MAX_IDX_BYTES + 1)
-    except (OSError, EOFError, zlib.error) as exc:
-        raise UserError(f"{name}: corrupt or truncated gzip data ({exc})") from None
-    if len(data) > MAX_IDX_BYTES:
-        raise UserError(f"{name}: decompresses to more than {MAX_IDX_BYTES} bytes; not MNIST")
-    return data
+        return runtime_idx.parse_idx(raw, expected_magic, name)
+    except RuntimeInputError as exc:
+        raise UserError(str(exc)) from None
 
 
 def sha256_hex(data: bytes) -> str:

@@ -9,11 +9,9 @@ of epoch ``e`` continues exactly as if it had never stopped.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -25,6 +23,7 @@ from mnist_edge.errors import UserError
 from mnist_edge.files import ensure_writable_dir, write_json_atomically
 from mnist_edge.models import build_model, model_input
 from mnist_edge.tensorflow_quiet import keras, tf
+from mnist_edge.versions import package_versions
 
 
 @dataclass(frozen=True)
@@ -43,8 +42,8 @@ class TrainConfig:
 
 # Defaults chosen on the validation split (see README, "Training").
 DEFAULTS = {
-    "conv2d": TrainConfig(model="conv2d", epochs=12),
-    "flat": TrainConfig(model="flat", epochs=30, learning_rate=1e-3, rotation=8.0, shift=2.0),
+    "conv2d": TrainConfig(model="conv2d", epochs=15),
+    "flat": TrainConfig(model="flat", epochs=40, learning_rate=1e-3, rotation=8.0, shift=2.0),
 }
 
 
@@ -124,21 +123,22 @@ def compile_model(config: TrainConfig, steps_per_epoch: int) -> keras.Model:
         warmup_target=config.learning_rate,
         warmup_steps=warmup,
     )
-    # Sigmoid outputs are ten independent yes/no scores, so the conv2d model is
-    # trained with binary cross-entropy on one-hot targets; the softmax output of
-    # the flat model takes the usual categorical cross-entropy.
-    loss = (
-        SparseBinaryCrossentropy()
-        if config.model == "conv2d"
-        else keras.losses.SparseCategoricalCrossentropy()
-    )
     model.compile(
         optimizer=keras.optimizers.Adam(schedule),
-        loss=loss,
+        loss=loss_for(config.model),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
         jit_compile=False,
     )
     return model
+
+
+def loss_for(model: str) -> keras.losses.Loss:
+    # Sigmoid outputs are ten independent yes/no scores, so the conv2d model is
+    # trained with binary cross-entropy on one-hot targets; the softmax output of
+    # the flat model takes the usual categorical cross-entropy.
+    if model == "conv2d":
+        return SparseBinaryCrossentropy()
+    return keras.losses.SparseCategoricalCrossentropy()
 
 
 @keras.saving.register_keras_serializable(package="mnist_edge")
@@ -285,13 +285,3 @@ def _save_model_atomically(model: keras.Model, path: Path) -> None:
     tmp = path.with_name(f".{path.stem}.partial.keras")
     model.save(tmp)
     os.replace(tmp, path)
-
-
-def package_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    versions = {"python": platform.python_version(), "platform": platform.platform()}
-    for name in ("mnist-edge", "tensorflow", "tf-keras", "numpy", "tensorflow-model-optimization"):
-        with contextlib.suppress(PackageNotFoundError):
-            versions[name] = version(name)
-    return versions

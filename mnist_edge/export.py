@@ -1,0 +1,443 @@
+"""Export trained models to TFLite and ONNX, validate every artifact, write the bundle.
+
+The export formats are data: ``FORMATS`` is a table of (format, precision,
+function), and each function turns one model into the bytes of one file.
+Every artifact is validated on all 10,000 test images (``validate.py``) before
+anything in the output folder changes; if any gate fails, the previous bundle
+stays exactly as it was.
+
+The bundle folder holds ``<model>.<precision>.<ext>`` files and
+``manifest.json``. It is built in a staging folder beside the output and
+swapped in with two renames, so an interrupted export leaves either the old
+bundle or the new one, never a manifest that points at a half-written file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mnist_edge.data import Mnist
+from mnist_edge.errors import GateFailedError, UserError
+from mnist_edge.files import ensure_writable_dir, write_json_atomically
+from mnist_edge.models import load_model, model_input
+from mnist_edge.tensorflow_quiet import keras, tf
+from mnist_edge.validate import Gates, Validation, validate_artifact
+from mnist_edge.versions import package_versions
+
+ONNX_OPSET = 17  # within tf2onnx's tested range (13-18) and onnxruntime's full support
+LABELS = list(range(10))
+
+
+# --- what an export works from -------------------------------------------------------
+
+
+@dataclass
+class ExportJob:
+    """One model being exported: its float model, data, and what was built so far."""
+
+    model_name: str
+    float_model: keras.Model
+    run_record: dict
+    data: Mnist
+    calibration_size: int
+    qat_provider: Callable[[], keras.Model]
+    built: dict[str, bytes] = field(default_factory=dict)
+    float_accuracy: float | None = None
+    _qat: keras.Model | None = None
+
+    @property
+    def qat_model(self) -> keras.Model:
+        if self._qat is None:
+            self._qat = self.qat_provider()
+        return self._qat
+
+    def calibration_images(self) -> np.ndarray:
+        """A fixed random sample of *training* images (never test images)."""
+        rng = np.random.default_rng(1234)
+        n = min(self.calibration_size, len(self.data.train))
+        return self.data.train.images[rng.choice(len(self.data.train), n, replace=False)]
+
+    def input_signature(self) -> tf.TensorSpec:
+        shape = (None, 784) if self.model_name == "flat" else (None, 28, 28, 1)
+        return tf.TensorSpec(shape, tf.float32, name=self.float_model.input_names[0])
+
+
+# --- one small function per format ---------------------------------------------------
+
+
+def export_tflite_float32(job: ExportJob) -> bytes:
+    return tf.lite.TFLiteConverter.from_keras_model(job.float_model).convert()
+
+
+def export_tflite_dynamic(job: ExportJob) -> bytes:
+    """int8 weights, float activations: no calibration data needed."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(job.float_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    return converter.convert()
+
+
+def export_tflite_int8(job: ExportJob) -> bytes:
+    """Full-integer model from the QAT model: uint8 pixels in, uint8 scores out."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(job.qat_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.uint8
+    converter.inference_output_type = tf.uint8
+    calibration = model_input(job.model_name, job.calibration_images()).numpy()
+    converter.representative_dataset = lambda: ([calibration[i : i + 1]] for i in range(len(calibration)))
+    content = converter.convert()
+    assert_full_integer(content)
+    return content
+
+
+def export_onnx_float32(job: ExportJob) -> bytes:
+    if "onnx-float32" not in job.built:
+        import onnx
+        import tf2onnx
+
+        proto, _ = tf2onnx.convert.from_keras(
+            job.float_model, input_signature=[job.input_signature()], opset=ONNX_OPSET
+        )
+        onnx.checker.check_model(proto, full_check=True)
+        proto = onnx.shape_inference.infer_shapes(proto, strict_mode=True)
+        job.built["onnx-float32"] = proto.SerializeToString()
+    return job.built["onnx-float32"]
+
+
+def export_onnx_int8(job: ExportJob) -> bytes:
+    """Static int8 quantization (QDQ, signed 8-bit, per-channel weights) of the float ONNX model.
+
+    tf2onnx turns tfmot's fake-quantization into partial QDQ only (the
+    convolutions stay float), so onnxruntime's own quantizer, calibrated on
+    training images, makes the int8 model instead (README, "Export").
+    """
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    name = job.input_signature().name
+    calibration = model_input(job.model_name, job.calibration_images()).numpy()
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.batches = iter(calibration[i : i + 64] for i in range(0, len(calibration), 64))
+
+        def get_next(self) -> dict | None:
+            batch = next(self.batches, None)
+            return None if batch is None else {name: batch}
+
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp, "float.onnx"), Path(tmp, "int8.onnx")
+        source.write_bytes(export_onnx_float32(job))
+        quantize_static(
+            str(source),
+            str(target),
+            Reader(),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QInt8,
+            weight_type=QuantType.QInt8,
+        )
+        return target.read_bytes()
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    format: str  # tflite | onnx
+    precision: str  # float32 | dynamic | int8
+    build: Callable[[ExportJob], bytes]
+    option: str | None  # made only when this CLI option is given (--int8, --dynamic)
+
+    def filename(self, model: str) -> str:
+        return f"{model}.{self.precision}.{self.format}"
+
+
+FORMATS = [
+    ExportFormat("tflite", "float32", export_tflite_float32, option=None),
+    ExportFormat("tflite", "dynamic", export_tflite_dynamic, option="dynamic"),
+    ExportFormat("tflite", "int8", export_tflite_int8, option="int8"),
+    ExportFormat("onnx", "float32", export_onnx_float32, option=None),
+    ExportFormat("onnx", "int8", export_onnx_int8, option="int8"),
+]
+
+
+def select_formats(fmt: str, int8: bool = False, dynamic: bool = False) -> list[ExportFormat]:
+    """The rows of ``FORMATS`` that ``--format``, ``--int8`` and ``--dynamic`` ask for."""
+    options = {None, *(["int8"] if int8 else []), *(["dynamic"] if dynamic else [])}
+    return [f for f in FORMATS if fmt in ("all", f.format) and f.option in options]
+
+
+# --- checks on the produced files ----------------------------------------------------
+
+
+def assert_full_integer(content: bytes) -> None:
+    """Raise unless every tensor is integer and there is no DEQUANTIZE op inside."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content)
+    ops = [op["op_name"] for op in interpreter._get_ops_details()]
+    floats = [t["name"] for t in interpreter.get_tensor_details() if np.dtype(t["dtype"]).kind == "f"]
+    if "DEQUANTIZE" in ops or floats:
+        raise GateFailedError(
+            "int8 TFLite model is not full-integer: "
+            + ("DEQUANTIZE op present; " if "DEQUANTIZE" in ops else "")
+            + (f"float tensors {floats[:3]}" if floats else "")
+        )
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --- the bundle ------------------------------------------------------------------------
+
+
+def input_spec(model: str, path: Path) -> dict:
+    from mnist_edge_runtime.backends import open_model
+
+    spec = open_model(path).input
+    quantized = spec.quantized
+    return {
+        "shape": [None, *spec.shape],
+        "dtype": spec.dtype.name,
+        "layout": "N x 784, row-major 28x28" if model == "flat" else "NHWC, N x 28 x 28 x 1",
+        "pixel_range": "0..255 raw pixels" if quantized else "0..1 (pixel / 255)",
+        "polarity": "MNIST: ink is bright (255), background is black (0)",
+        "quantization": {"scale": spec.scale, "zero_point": spec.zero_point} if quantized else None,
+    }
+
+
+def output_spec(model: str, path: Path) -> dict:
+    from mnist_edge_runtime.backends import open_model
+
+    spec = open_model(path).output
+    return {
+        "shape": [None, 10],
+        "dtype": spec.dtype.name,
+        "quantization": {"scale": spec.scale, "zero_point": spec.zero_point} if spec.quantized else None,
+        "confidence": (
+            "sigmoid score of each digit, independent per class (the original's); "
+            "prediction = argmax, runner-up = argmax of the rest"
+            if model == "conv2d"
+            else "softmax probability of each digit; prediction = argmax, runner-up = argmax of the rest"
+        ),
+    }
+
+
+def read_manifest(bundle: Path) -> dict:
+    path = bundle / "manifest.json"
+    if not path.exists():
+        return {"artifacts": {}}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable manifest ({exc})") from None
+
+
+def swap_in(staging: Path, bundle: Path) -> None:
+    """Replace ``bundle`` by ``staging`` with two renames (the old one is kept until the second)."""
+    previous = bundle.with_name(bundle.name + ".previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    if bundle.exists():
+        os.replace(bundle, previous)
+    os.replace(staging, bundle)
+    shutil.rmtree(previous, ignore_errors=True)
+
+
+def recover_interrupted_swap(bundle: Path) -> None:
+    """If an export died between the two renames of ``swap_in``, put the old bundle back."""
+    previous = bundle.with_name(bundle.name + ".previous")
+    if previous.exists() and not bundle.exists():
+        os.replace(previous, bundle)
+
+
+# --- the whole step ---------------------------------------------------------------------
+
+
+@dataclass
+class ExportedArtifact:
+    filename: str
+    fmt: ExportFormat
+    validation: Validation
+    bytes: int
+
+
+class ExportProgress:
+    """What the export reports; the CLI draws it."""
+
+    def step(self, message: str) -> None: ...
+
+    def artifact_done(self, artifact: ExportedArtifact) -> None: ...
+
+
+def load_trained(model: str, runs: Path) -> tuple[keras.Model, dict]:
+    path, record_path = runs / model / "model.keras", runs / model / "run.json"
+    if not path.is_file():
+        raise UserError(f"{path}: no trained model (run `mnist-edge train --model {model}` first)")
+    try:
+        float_model = load_model(str(path))
+    except Exception as exc:  # a damaged zip, wrong config, foreign file: all mean "not our model"
+        raise UserError(f"{path}: cannot load the model ({str(exc).splitlines()[0][:200]})") from None
+    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    return float_model, record
+
+
+def export_models(
+    models: list[str],
+    formats: list[ExportFormat],
+    data: Mnist,
+    runs: Path,
+    bundle: Path,
+    calibration_size: int,
+    qat_provider: Callable[[str, keras.Model, dict], keras.Model],
+    progress: ExportProgress | None = None,
+    gates: Gates | None = None,
+) -> list[ExportedArtifact]:
+    """Export, validate, and (only if every gate passes) replace the bundle."""
+    progress = progress or ExportProgress()
+    gates = gates or Gates()
+    if calibration_size < 1:
+        raise UserError("--calibration-size must be at least 1")
+    recover_interrupted_swap(bundle)
+    ensure_writable_dir(bundle.parent if bundle.parent != Path("") else Path("."))
+    jobs = [_job(name, data, runs, calibration_size, qat_provider) for name in models]
+    manifest = read_manifest(bundle)
+    staging = Path(tempfile.mkdtemp(prefix=f".{bundle.name}.staging-", dir=bundle.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; the bundle is for everyone to read
+    try:
+        exported = list(_export_all(jobs, formats, staging, progress, gates))
+        failed = [a for a in exported if not a.validation.passed]
+        if failed:
+            raise GateFailedError(
+                "validation failed, bundle left unchanged: "
+                + "; ".join(f"{a.filename}: {', '.join(a.validation.failures())}" for a in failed)
+            )
+        _write_manifest(manifest, jobs, exported, bundle, staging, gates)
+        swap_in(staging, bundle)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return exported
+
+
+def _job(name: str, data: Mnist, runs: Path, calibration_size: int, qat_provider: Callable) -> ExportJob:
+    float_model, record = load_trained(name, runs)
+    return ExportJob(
+        model_name=name,
+        float_model=float_model,
+        run_record=record,
+        data=data,
+        calibration_size=calibration_size,
+        qat_provider=lambda: qat_provider(name, float_model, record),
+    )
+
+
+def _export_all(
+    jobs: list[ExportJob], formats: list[ExportFormat], staging: Path, progress: ExportProgress, gates: Gates
+) -> Iterator[ExportedArtifact]:
+    for job in jobs:
+        test = job.data.test
+        float_scores = job.float_model.predict(
+            model_input(job.model_name, test.images), batch_size=1000, verbose=0
+        )
+        float_accuracy = float(np.mean(float_scores.argmax(axis=1) == test.labels))
+        job.float_accuracy = float_accuracy
+        for fmt in formats:
+            filename = fmt.filename(job.model_name)
+            progress.step(f"{filename}: converting")
+            path = staging / filename
+            path.write_bytes(fmt.build(job))
+            source_scores, source = float_scores, "float"
+            if fmt.format == "tflite" and fmt.precision == "int8":
+                source_scores = job.qat_model.predict(
+                    model_input(job.model_name, test.images), batch_size=1000, verbose=0
+                )
+                source = "QAT"
+            progress.step(f"{filename}: validating on {len(test)} test images")
+            validation, _ = validate_artifact(
+                str(path),
+                job.model_name,
+                fmt.format,
+                fmt.precision,
+                test.images,
+                test.labels,
+                source_scores,
+                source,
+                float_accuracy,
+                gates,
+            )
+            artifact = ExportedArtifact(filename, fmt, validation, path.stat().st_size)
+            progress.artifact_done(artifact)
+            yield artifact
+
+
+def _write_manifest(
+    manifest: dict,
+    jobs: list[ExportJob],
+    exported: list[ExportedArtifact],
+    bundle: Path,
+    staging: Path,
+    gates: Gates,
+) -> None:
+    # Artifacts of the old bundle that this export did not remake stay in the bundle.
+    artifacts = dict(manifest.get("artifacts", {}))
+    for name in artifacts:
+        if not (staging / name).exists() and (bundle / name).exists():
+            shutil.copy2(bundle / name, staging / name)
+    by_model = {job.model_name: job for job in jobs}
+    created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    for artifact in exported:
+        job, path = by_model[artifact.validation.model], staging / artifact.filename
+        validation = artifact.validation.as_dict()
+        validation["test_images"] = len(job.data.test)
+        validation["float_model_accuracy"] = round(job.float_accuracy, 6)
+        validation["original_accuracy"] = gates.original_accuracy[job.model_name]
+        artifacts[artifact.filename] = {
+            "file": artifact.filename,
+            "model": job.model_name,
+            "format": artifact.fmt.format,
+            "precision": artifact.fmt.precision,
+            "sha256": sha256_file(path),
+            "bytes": artifact.bytes,
+            "input": input_spec(job.model_name, path),
+            "output": output_spec(job.model_name, path),
+            "labels": LABELS,
+            "validation": validation,
+            "source": _source_summary(job),
+            "tools": package_versions(),
+            "created": created,
+        }
+    write_json_atomically(
+        staging / "manifest.json",
+        {"format_version": 1, "artifacts": dict(sorted(artifacts.items()))},
+    )
+
+
+def _source_summary(job: ExportJob) -> dict:
+    record = job.run_record
+    keep = (
+        "model",
+        "config",
+        "seed",
+        "parameters",
+        "data",
+        "validation_accuracy",
+        "test_accuracy",
+        "wall_seconds",
+        "versions",
+    )
+    summary = {k: record[k] for k in keep if k in record}
+    if job._qat is not None and "qat" in record:
+        summary["qat"] = record["qat"]
+    return summary

@@ -1,0 +1,112 @@
+"""Validation of an exported artifact against the model it came from, on all test images.
+
+For every artifact it measures test accuracy, top-1 agreement with its source
+model and the largest absolute difference of the ten scores, then applies the
+gates of its kind (a row of ``GATES``). It runs the artifact through
+``mnist_edge_runtime``, the same code a device runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from mnist_edge_runtime.backends import open_model, predict_scores
+
+# Published test accuracy of the original project (100 epochs each).
+ORIGINAL_ACCURACY = {"conv2d": 0.9932, "flat": 0.9746}
+# An int8 / dynamic-range artifact may lose at most this much accuracy to its float model.
+MAX_QUANTIZATION_LOSS = 0.0010
+# Float artifacts must match the Keras model this closely (absolute, on scores in [0, 1]).
+FLOAT_ATOL = {"tflite": 1e-4, "onnx": 1e-5}
+
+
+@dataclass
+class Validation:
+    artifact: str
+    model: str
+    format: str
+    precision: str
+    accuracy: float
+    agreement: float  # top-1 agreement with the source model
+    max_abs_diff: float  # against the source model's scores
+    source: str  # which model the agreement and difference are measured against
+    gates: list[tuple[str, bool]] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(ok for _, ok in self.gates)
+
+    def failures(self) -> list[str]:
+        return [name for name, ok in self.gates if not ok]
+
+    def as_dict(self) -> dict:
+        return {
+            "accuracy": round(self.accuracy, 6),
+            "agreement": round(self.agreement, 6),
+            "max_abs_diff": float(f"{self.max_abs_diff:.3g}"),
+            "compared_with": self.source,
+            "test_images": None,  # filled by the caller
+            "gates": {name: ok for name, ok in self.gates},
+            "passed": self.passed,
+        }
+
+
+@dataclass(frozen=True)
+class Gates:
+    """The thresholds an artifact must meet; one row of rules per kind of artifact."""
+
+    original_accuracy: dict[str, float] = field(default_factory=lambda: dict(ORIGINAL_ACCURACY))
+    max_quantization_loss: float = MAX_QUANTIZATION_LOSS
+    float_atol: dict[str, float] = field(default_factory=lambda: dict(FLOAT_ATOL))
+
+    def check(
+        self,
+        model: str,
+        fmt: str,
+        precision: str,
+        accuracy: float,
+        agreement: float,
+        diff: float,
+        float_accuracy: float,
+    ) -> list[tuple[str, bool]]:
+        if precision == "float32":
+            atol = self.float_atol[fmt]
+            return [("top-1 agreement 100%", agreement == 1.0), (f"max |diff| <= {atol:g}", diff <= atol)]
+        original, loss = self.original_accuracy[model], self.max_quantization_loss
+        return [
+            (f"accuracy >= float - {loss:.2%}", accuracy >= float_accuracy - loss - 1e-9),
+            (f"accuracy >= original {original:.2%}", accuracy >= original),
+        ]
+
+
+def validate_artifact(
+    path: str,
+    model: str,
+    fmt: str,
+    precision: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    source_scores: np.ndarray,
+    source_name: str,
+    float_accuracy: float,
+    gates: Gates | None = None,
+) -> tuple[Validation, np.ndarray]:
+    """Run ``path`` on ``images`` and judge it; returns the verdict and the artifact's scores."""
+    scores = predict_scores(open_model(path), images)
+    predicted = scores.argmax(axis=1)
+    accuracy = float(np.mean(predicted == labels))
+    agreement = float(np.mean(predicted == source_scores.argmax(axis=1)))
+    diff = float(np.max(np.abs(scores - source_scores)))
+    result = Validation(
+        artifact=str(path),
+        model=model,
+        format=fmt,
+        precision=precision,
+        accuracy=accuracy,
+        agreement=agreement,
+        max_abs_diff=diff,
+        source=source_name,
+        gates=(gates or Gates()).check(model, fmt, precision, accuracy, agreement, diff, float_accuracy),
+    )
+    return result, scores

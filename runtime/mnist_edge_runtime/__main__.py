@@ -1,0 +1,3 @@
+from mnist_edge_runtime.cli import main
+
+main()

@@ -1,0 +1,171 @@
+"""Run a .tflite or .onnx model on batches of 28x28 uint8 images.
+
+The interpreter is whichever is installed: ai-edge-litert (LiteRT), else
+tflite-runtime, else TensorFlow's own ``tf.lite`` (imported lazily, and only
+when nothing smaller is present); ``.onnx`` files run on onnxruntime.
+
+A model's input may be float32 (pixels / 255) or quantized uint8/int8; the
+quantization parameters stored in the model say how raw pixels map to it, so
+callers always hand over plain uint8 images and get float scores back.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnist_edge_runtime.errors import RuntimeInputError
+
+TFLITE_BACKENDS = ("litert", "tflite-runtime", "tensorflow")
+ONNX_BACKENDS = ("onnxruntime",)
+BACKENDS = TFLITE_BACKENDS + ONNX_BACKENDS
+
+_TFLITE_MODULES = {
+    "litert": "ai_edge_litert.interpreter",
+    "tflite-runtime": "tflite_runtime.interpreter",
+    "tensorflow": "tensorflow.lite",
+}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    shape: tuple[int, ...]  # per sample, without the batch axis
+    dtype: np.dtype
+    scale: float = 0.0  # 0 means not quantized
+    zero_point: int = 0
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale != 0.0
+
+
+def pixels_to_input(images: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    """(N, 28, 28) uint8 pixels -> the model's input tensor (float [0, 1] or quantized)."""
+    x = images.reshape((len(images), *spec.shape))
+    if not spec.quantized:
+        return (x.astype(np.float32) / np.float32(255.0)).astype(spec.dtype)
+    if spec.dtype == np.uint8 and spec.zero_point == 0 and abs(spec.scale * 255 - 1) < 1e-6:
+        return x.astype(np.uint8)  # the usual case: the model takes raw pixels
+    info = np.iinfo(spec.dtype)
+    q = np.round(x.astype(np.float32) / np.float32(255.0) / np.float32(spec.scale)) + spec.zero_point
+    return np.clip(q, info.min, info.max).astype(spec.dtype)
+
+
+def output_to_scores(raw: np.ndarray, spec: TensorSpec) -> np.ndarray:
+    if not spec.quantized:
+        return raw.astype(np.float32)
+    return ((raw.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)).astype(np.float32)
+
+
+class TFLiteModel:
+    """One ``.tflite`` model on one interpreter; the batch size follows the input."""
+
+    def __init__(self, path: Path, backend: str | None = None, threads: int | None = None):
+        self.backend, interpreter_class = _tflite_interpreter(backend)
+        try:
+            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+        except (ValueError, RuntimeError) as exc:
+            raise RuntimeInputError(f"{path}: not a loadable TFLite model ({exc})") from None
+        inp = self.interpreter.get_input_details()[0]
+        out = self.interpreter.get_output_details()[0]
+        self._input_index, self._output_index = inp["index"], out["index"]
+        self.input = _tflite_spec(inp)
+        self.output = _tflite_spec(out)
+        self._batch = None
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Run one batch already in the model's input form; returns the raw output."""
+        if self._batch != len(x):
+            self.interpreter.resize_tensor_input(self._input_index, list(x.shape))
+            self.interpreter.allocate_tensors()
+            self._batch = len(x)
+        self.interpreter.set_tensor(self._input_index, x)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self._output_index).copy()
+
+    def scores(self, images: np.ndarray) -> np.ndarray:
+        return output_to_scores(self.run(pixels_to_input(images, self.input)), self.output)
+
+
+def _tflite_spec(detail: dict) -> TensorSpec:
+    scale, zero_point = detail.get("quantization", (0.0, 0))
+    return TensorSpec(
+        tuple(int(d) for d in detail["shape"][1:]), np.dtype(detail["dtype"]), float(scale), int(zero_point)
+    )
+
+
+def _tflite_interpreter(backend: str | None) -> tuple[str, type]:
+    candidates = [backend] if backend else list(TFLITE_BACKENDS)
+    for name in candidates:
+        if name not in _TFLITE_MODULES:
+            raise RuntimeInputError(
+                f"unknown TFLite backend {name!r} (choose from {', '.join(TFLITE_BACKENDS)})"
+            )
+        try:
+            module = importlib.import_module(_TFLITE_MODULES[name])
+        except ImportError:
+            continue
+        return name, module.Interpreter
+    if backend:
+        raise RuntimeInputError(f"backend {backend!r} is not installed")
+    raise RuntimeInputError(
+        "no TFLite interpreter installed: pip install 'mnist-edge-runtime[litert]' (or [tflite])"
+    )
+
+
+class OnnxModel:
+    """One ``.onnx`` model on onnxruntime's CPU provider."""
+
+    backend = "onnxruntime"
+
+    def __init__(self, path: Path, threads: int | None = None):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise RuntimeInputError(
+                "onnxruntime is not installed: pip install 'mnist-edge-runtime[onnx]'"
+            ) from None
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types for bad files
+            raise RuntimeInputError(
+                f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0]})"
+            ) from None
+        inp, out = self.session.get_inputs()[0], self.session.get_outputs()[0]
+        self._input_name, self._output_name = inp.name, out.name
+        self.input = TensorSpec(tuple(int(d) for d in inp.shape[1:]), np.dtype(np.float32))
+        self.output = TensorSpec(tuple(int(d) for d in out.shape[1:]), np.dtype(np.float32))
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        return self.session.run([self._output_name], {self._input_name: x})[0]
+
+    def scores(self, images: np.ndarray) -> np.ndarray:
+        return output_to_scores(self.run(pixels_to_input(images, self.input)), self.output)
+
+
+def open_model(path: Path, backend: str | None = None, threads: int | None = None) -> TFLiteModel | OnnxModel:
+    """Open a model file by its extension on the chosen (or the best installed) backend."""
+    path = Path(path)
+    if path.suffix == ".onnx":
+        if backend not in (None, "onnxruntime"):
+            raise RuntimeInputError(f"{path}: .onnx models run on onnxruntime, not {backend}")
+        return OnnxModel(path, threads)
+    if path.suffix == ".tflite":
+        if backend == "onnxruntime":
+            raise RuntimeInputError(f"{path}: .tflite models need a TFLite backend, not onnxruntime")
+        return TFLiteModel(path, backend, threads)
+    raise RuntimeInputError(f"{path}: unknown model type (expected .tflite or .onnx)")
+
+
+def predict_scores(model: TFLiteModel | OnnxModel, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Scores (N, 10) for uint8 images (N, 28, 28), in batches."""
+    parts = [model.scores(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0, 10), np.float32)

@@ -1,0 +1,126 @@
+"""The export bundle: ``manifest.json`` beside the model files, and the checks made before loading.
+
+A model file is never handed to an interpreter unchecked: tflite-runtime 2.14
+can crash the whole process on a truncated or corrupted ``.tflite``. With a
+manifest entry the file's size and SHA-256 must match it. Without one, the
+file must carry the ``TFL3`` identifier and a sane flatbuffer header, and it is
+then loaded once in a child process, so that a crash kills the child, not us.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+from mnist_edge_runtime.errors import RuntimeInputError
+
+MANIFEST = "manifest.json"
+# Published test accuracy of the original mnist-digit-classification project.
+ORIGINAL_ACCURACY = {"conv2d": 0.9932, "flat": 0.9746}
+# A device's accuracy may fall this far below the manifest's before parity fails.
+PARITY_TOLERANCE = 0.0005  # 0.05 percentage points
+DEFAULT_MODEL = "conv2d.int8.tflite"
+
+
+def read_manifest(bundle: Path) -> dict:
+    path = Path(bundle) / MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RuntimeInputError(f"{path}: no manifest (is {bundle} an mnist-edge export bundle?)") from None
+    except (OSError, ValueError) as exc:
+        raise RuntimeInputError(f"{path}: unreadable manifest ({exc})") from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("artifacts"), dict):
+        raise RuntimeInputError(f"{path}: not an mnist-edge manifest (no 'artifacts' table)")
+    return manifest
+
+
+def manifest_entry(model: Path) -> dict | None:
+    """The manifest entry of ``model`` if a manifest sits beside it, else None."""
+    if not (model.parent / MANIFEST).exists():
+        return None
+    entry = read_manifest(model.parent)["artifacts"].get(model.name)
+    if entry is None:
+        raise RuntimeInputError(f"{model}: not listed in {model.parent / MANIFEST}")
+    return entry
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_against_manifest(path: Path, entry: dict) -> None:
+    size = path.stat().st_size
+    if size != entry.get("bytes"):
+        raise RuntimeInputError(
+            f"{path}: {size} bytes, the manifest says {entry.get('bytes')} (damaged or replaced)"
+        )
+    if sha256_file(path) != entry.get("sha256"):
+        raise RuntimeInputError(f"{path}: SHA-256 does not match the manifest (damaged or replaced)")
+
+
+def check_tflite_header(path: Path) -> None:
+    """The cheap structural checks: flatbuffer root offset and the ``TFL3`` identifier."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+    size = path.stat().st_size
+    if size == 0:
+        raise RuntimeInputError(f"{path}: empty file")
+    if len(head) < 8 or head[4:8] != b"TFL3":
+        raise RuntimeInputError(f"{path}: not a TFLite model (no TFL3 identifier)")
+    (root,) = struct.unpack("<I", head[:4])
+    if not 8 <= root < size:
+        raise RuntimeInputError(f"{path}: corrupt TFLite flatbuffer (root offset {root} outside the file)")
+
+
+_PROBE = """
+import sys
+from mnist_edge_runtime.backends import open_model
+model = open_model(sys.argv[1], sys.argv[2] or None)
+model.run(__import__("numpy").zeros((1, *model.input.shape), model.input.dtype))
+"""
+
+
+def probe_in_child(path: Path, backend: str | None, timeout: float = 60.0) -> None:
+    """Load and run ``path`` once in a child process; a crash there becomes a clean error here."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _PROBE, str(path), backend or ""],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired:
+        raise RuntimeInputError(f"{path}: loading the model hung for {timeout:.0f}s") from None
+    if done.returncode < 0:
+        raise RuntimeInputError(
+            f"{path}: corrupt model (the interpreter crashed with signal {-done.returncode})"
+        )
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["unknown error"])[-1]
+        raise RuntimeInputError(f"{path}: not a loadable model ({last[:200]})")
+
+
+def check_model_file(path: Path, backend: str | None = None) -> dict | None:
+    """Everything that must hold before ``path`` is loaded; returns its manifest entry, if any."""
+    path = Path(path)
+    if not path.is_file():
+        raise RuntimeInputError(f"{path}: no such model file")
+    entry = manifest_entry(path)
+    if entry is not None:
+        verify_against_manifest(path, entry)
+        return entry
+    if path.suffix == ".tflite":
+        check_tflite_header(path)
+        probe_in_child(path, backend)
+    elif path.stat().st_size == 0:
+        raise RuntimeInputError(f"{path}: empty file")
+    return None

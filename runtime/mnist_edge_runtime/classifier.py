@@ -1,0 +1,67 @@
+"""``Classifier``: open a bundle's model safely, classify images, say how sure it is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mnist_edge_runtime.backends import TFLiteModel, open_model, predict_scores
+from mnist_edge_runtime.bundle import check_model_file
+from mnist_edge_runtime.preprocess import as_mnist_batch
+
+
+@dataclass(frozen=True)
+class Prediction:
+    digit: int
+    confidence: float
+    runner_up: int
+    runner_up_confidence: float
+    scores: tuple[float, ...]
+
+    def as_dict(self) -> dict:
+        return {
+            "digit": self.digit,
+            "confidence": round(self.confidence, 6),
+            "runner_up": self.runner_up,
+            "runner_up_confidence": round(self.runner_up_confidence, 6),
+            "scores": [round(s, 6) for s in self.scores],
+        }
+
+
+def predictions_from_scores(scores: np.ndarray) -> list[Prediction]:
+    """Best and second-best digit per row (the original's 'second best' column)."""
+    order = np.argsort(-scores, axis=1, kind="stable")
+    return [
+        Prediction(int(o[0]), float(s[o[0]]), int(o[1]), float(s[o[1]]), tuple(float(v) for v in s))
+        for s, o in zip(scores, order)
+    ]
+
+
+class Classifier:
+    """A checked model on a backend. ``Classifier.open(path)`` verifies the file before loading it."""
+
+    def __init__(self, path: Path, model: TFLiteModel, manifest_entry: dict | None):
+        self.path = path
+        self.model = model
+        self.manifest_entry = manifest_entry
+
+    @classmethod
+    def open(cls, path: str | Path, backend: str | None = None, threads: int | None = None) -> Classifier:
+        path = Path(path)
+        entry = check_model_file(path, backend)
+        return cls(path, open_model(path, backend, threads), entry)
+
+    @property
+    def backend(self) -> str:
+        return self.model.backend
+
+    def scores(self, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Scores (N, 10) for MNIST-form uint8 images (N, 28, 28); one invoke per batch."""
+        return predict_scores(self.model, images, batch_size)
+
+    def predict(self, inputs: object, batch_size: int = 256) -> list[Prediction]:
+        """Classify image files, 2-D arrays of any size, or an (N, 28, 28) uint8 MNIST batch."""
+        images, _ = as_mnist_batch(inputs)
+        return predictions_from_scores(self.scores(images, batch_size))

@@ -1,0 +1,240 @@
+"""``mnist-edge-runtime``: predict, eval (the parity check) and bench, on a device.
+
+argparse rather than a CLI framework: the runtime depends on numpy only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mnist_edge_runtime.backends import BACKENDS
+from mnist_edge_runtime.bundle import (
+    DEFAULT_MODEL,
+    ORIGINAL_ACCURACY,
+    PARITY_TOLERANCE,
+    read_manifest,
+)
+from mnist_edge_runtime.classifier import Classifier, predictions_from_scores
+from mnist_edge_runtime.errors import RuntimeInputError
+from mnist_edge_runtime.idx import read_images_and_labels
+
+EXIT_PARITY_FAILED = 1
+DEFAULT_BUNDLE = Path(os.environ.get("MNIST_EDGE_BUNDLE", "export"))
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage block
+        sys.stderr.write(f"mnist-edge-runtime: error: {message}\n")
+        raise SystemExit(2)
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="mnist-edge-runtime", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    def model_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", type=Path, help=f"model file (default: BUNDLE/{DEFAULT_MODEL})")
+        p.add_argument(
+            "--bundle", type=Path, default=DEFAULT_BUNDLE, help="export bundle folder (default: ./export)"
+        )
+        p.add_argument("--backend", choices=BACKENDS, help="force a backend (default: best installed)")
+        p.add_argument("--threads", type=_positive, help="interpreter threads")
+
+    predict = commands.add_parser("predict", help="classify image files")
+    predict.add_argument("files", nargs="+", type=Path)
+    model_options(predict)
+    predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    evaluate = commands.add_parser("eval", help="accuracy on IDX files and parity with the manifest")
+    evaluate.add_argument("--images", type=Path, required=True)
+    evaluate.add_argument("--labels", type=Path, required=True)
+    model_options(evaluate)
+    evaluate.add_argument("--limit", type=_positive, help="only the first N images (parity needs all)")
+    evaluate.add_argument("--predictions", type=Path, help="also write each image's predicted digit (JSON)")
+    evaluate.add_argument("--json", action="store_true")
+
+    bench = commands.add_parser("bench", help="latency, throughput and peak memory")
+    model_options(bench)
+    bench.add_argument("--repeat", type=_positive, default=200, help="single-image runs (default 200)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code = {"predict": cmd_predict, "eval": cmd_eval, "bench": cmd_bench}[args.command](args)
+    except RuntimeInputError as exc:
+        sys.stderr.write(f"mnist-edge-runtime: error: {exc}\n")
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("mnist-edge-runtime: interrupted\n")
+        code = 130
+    sys.exit(code)
+
+
+def _model_paths(args: argparse.Namespace, all_in_bundle: bool = False) -> list[Path]:
+    if args.model is not None:
+        return [args.model]
+    if all_in_bundle:
+        return [args.bundle / name for name in read_manifest(args.bundle)["artifacts"]]
+    return [args.bundle / DEFAULT_MODEL]
+
+
+# --- predict ------------------------------------------------------------------------------
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from mnist_edge_runtime.preprocess import as_mnist_batch
+
+    classifier = Classifier.open(_model_paths(args)[0], args.backend, args.threads)
+    images, names = as_mnist_batch(args.files)
+    results = predictions_from_scores(classifier.scores(images))
+    if args.json:
+        print(json.dumps([{"file": n, **p.as_dict()} for n, p in zip(names, results)], indent=2))
+        return 0
+    width = max(len("file"), *(len(n) for n in names))
+    print(f"{'file':<{width}}  predicted  confidence  2nd best")
+    for name, p in zip(names, results):
+        print(
+            f"{name:<{width}}  {p.digit:>9}  {p.confidence:>10.4f}  {p.runner_up} ({p.runner_up_confidence:.4f})"
+        )
+    return 0
+
+
+# --- eval: the parity check -------------------------------------------------------------------
+
+
+def parity_verdict(model: str, accuracy: float, manifest_accuracy: float | None) -> tuple[bool, list[str]]:
+    """Pass when at least the manifest's accuracy (minus the tolerance) and the original's figure."""
+    problems = []
+    if manifest_accuracy is not None and accuracy < manifest_accuracy - PARITY_TOLERANCE - 1e-9:
+        problems.append(f"below its manifest accuracy {manifest_accuracy:.2%} - {PARITY_TOLERANCE:.2%}")
+    original = ORIGINAL_ACCURACY.get(model)
+    if original is not None and accuracy < original:
+        problems.append(f"below the original {original:.2%}")
+    return not problems, problems
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    images, labels = read_images_and_labels(args.images, args.labels)
+    full = args.limit is None or args.limit >= len(labels)
+    images, labels = images[: args.limit], labels[: args.limit]
+    rows, predictions, failed = [], {}, False
+    for path in _model_paths(args, all_in_bundle=args.model is None and args.bundle is not None):
+        classifier = Classifier.open(path, args.backend if path.suffix == ".tflite" else None, args.threads)
+        predicted = classifier.scores(images).argmax(axis=1)
+        accuracy = float(np.mean(predicted == labels))
+        entry = classifier.manifest_entry or {}
+        model = entry.get("model") or path.name.split(".")[0]
+        manifest_accuracy = (entry.get("validation") or {}).get("accuracy")
+        same_images = full and (entry.get("validation") or {}).get("test_images") == len(labels)
+        ok, problems = parity_verdict(model, accuracy, manifest_accuracy) if same_images else (True, [])
+        failed |= not ok
+        predictions[path.name] = predicted.tolist()
+        rows.append(
+            {
+                "artifact": path.name,
+                "backend": classifier.backend,
+                "images": len(labels),
+                "accuracy": accuracy,
+                "manifest_accuracy": manifest_accuracy,
+                "original_accuracy": ORIGINAL_ACCURACY.get(model),
+                "parity": ("pass" if ok else "FAIL") if same_images else "n/a (not the manifest's test set)",
+                "problems": problems,
+            }
+        )
+    if args.predictions:
+        args.predictions.write_text(json.dumps(predictions) + "\n")
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_eval_table(rows)
+    return EXIT_PARITY_FAILED if failed else 0
+
+
+def _pp(value: float | None) -> str:
+    return "" if value is None else f"{value * 100:+.2f} pp"
+
+
+def _print_eval_table(rows: list[dict]) -> None:
+    print(
+        f"{'artifact':<24} {'backend':<14} {'images':>6} {'accuracy':>9} {'manifest':>9} {'vs manifest':>12} "
+        f"{'vs original':>12}  parity"
+    )
+    for r in rows:
+        manifest = r["manifest_accuracy"]
+        print(
+            f"{r['artifact']:<24} {r['backend']:<14} {r['images']:>6} {r['accuracy']:>9.2%} "
+            f"{(f'{manifest:.2%}' if manifest is not None else '-'):>9} "
+            f"{_pp(r['accuracy'] - manifest if manifest is not None else None):>12} "
+            f"{_pp(r['accuracy'] - r['original_accuracy'] if r['original_accuracy'] else None):>12}  "
+            f"{r['parity']}{': ' + '; '.join(r['problems']) if r['problems'] else ''}"
+        )
+
+
+# --- bench --------------------------------------------------------------------------------------
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    classifier = Classifier.open(_model_paths(args)[0], args.backend, args.threads)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, size=(256, 28, 28), dtype=np.uint8)
+    classifier.scores(images[:1])
+    first = time.perf_counter() - started
+
+    single = []
+    for i in range(args.repeat):
+        t = time.perf_counter()
+        classifier.scores(images[i % 256 : i % 256 + 1])
+        single.append(time.perf_counter() - t)
+    classifier.scores(images)  # warm the batch-256 tensors
+    t = time.perf_counter()
+    for _ in range(5):
+        classifier.scores(images)
+    batch_rate = 5 * 256 / (time.perf_counter() - t)
+    t = time.perf_counter()
+    for i in range(256):
+        classifier.scores(images[i : i + 1])
+    single_rate = 256 / (time.perf_counter() - t)
+    result = {
+        "model": str(classifier.path),
+        "backend": classifier.backend,
+        "threads": args.threads,
+        "open_and_first_prediction_ms": round(first * 1000, 2),
+        "single_image_p50_ms": round(float(np.percentile(single, 50)) * 1000, 4),
+        "single_image_p99_ms": round(float(np.percentile(single, 99)) * 1000, 4),
+        "batch256_images_per_s": round(batch_rate, 1),
+        "single_calls_images_per_s": round(single_rate, 1),
+        "peak_rss_mib": round(_peak_rss_mib(), 1),
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def _peak_rss_mib() -> float:
+    import resource
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+
+
+if __name__ == "__main__":
+    main()

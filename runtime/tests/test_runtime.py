@@ -1,0 +1,311 @@
+"""The device package: no TensorFlow, safe model loading, preprocessing, parity with the manifest."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import BUNDLE, TEST_IMAGES, TEST_LABELS
+
+from mnist_edge_runtime.backends import open_model
+from mnist_edge_runtime.bundle import read_manifest
+from mnist_edge_runtime.classifier import Classifier
+from mnist_edge_runtime.cli import main
+from mnist_edge_runtime.errors import RuntimeInputError
+from mnist_edge_runtime.preprocess import to_mnist
+
+HAVE_LITERT = importlib.util.find_spec("ai_edge_litert") is not None
+HAVE_TFLITE_RUNTIME = importlib.util.find_spec("tflite_runtime") is not None
+HAVE_ONNXRUNTIME = importlib.util.find_spec("onnxruntime") is not None
+INT8 = BUNDLE / "conv2d.int8.tflite"
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "mnist_edge_runtime", *args], capture_output=True, text=True, timeout=600
+    )
+
+
+def test_runtime_never_imports_tensorflow_or_the_toolchain(test_set):
+    code = (
+        "import sys, numpy as np\n"
+        "from mnist_edge_runtime.classifier import Classifier\n"
+        "import mnist_edge_runtime.cli, mnist_edge_runtime.preprocess\n"
+        f"c = Classifier.open({str(INT8)!r})\n"
+        "c.predict(np.zeros((28, 28), np.uint8))\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras', 'keras', 'mnist_edge')]\n"
+        "assert not bad, bad\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+def test_the_best_installed_backend_is_chosen():
+    expected = "litert" if HAVE_LITERT else "tflite-runtime"
+    assert open_model(INT8).backend == expected
+    with pytest.raises(RuntimeInputError, match="unknown TFLite backend|is not installed"):
+        open_model(INT8, backend="tensorflow" if not HAVE_LITERT else "nonsense")
+
+
+def test_eval_reproduces_the_manifest_on_every_artifact():
+    """The CI parity gate: every artifact of the committed bundle, all 10,000 test images."""
+    done = run_cli(
+        "eval", "--bundle", str(BUNDLE), "--images", str(TEST_IMAGES), "--labels", str(TEST_LABELS), "--json"
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = {r["artifact"]: r for r in json.loads(done.stdout)}
+    manifest = read_manifest(BUNDLE)["artifacts"]
+    expected = {n for n in manifest if HAVE_ONNXRUNTIME or not n.endswith(".onnx")}
+    assert set(rows) == expected
+    for name, row in rows.items():
+        assert row["images"] == 10000 and row["parity"] == "pass"
+        if row["backend"] in ("litert", "onnxruntime"):
+            # The manifest was measured with these very backends: the figure must be the same.
+            assert row["accuracy"] == pytest.approx(manifest[name]["validation"]["accuracy"], abs=1e-9)
+        else:
+            assert abs(row["accuracy"] - manifest[name]["validation"]["accuracy"]) <= 0.0002
+
+
+def test_predict_batch_equals_single_calls(test_set):
+    images, labels = test_set
+    classifier = Classifier.open(INT8)
+    batch = classifier.scores(images[:64])
+    single = np.concatenate([classifier.scores(images[i : i + 1]) for i in range(64)])
+    np.testing.assert_array_equal(batch, single)
+    result = classifier.predict(images[:3])
+    assert [p.digit for p in result] == labels[:3].tolist()
+    first = result[0]
+    assert first.runner_up != first.digit and first.confidence >= first.runner_up_confidence
+    assert len(first.scores) == 10
+
+
+# --- model files that must be refused -------------------------------------------------------------
+
+
+def test_manifest_checks(bundle_copy):
+    model = bundle_copy / "conv2d.int8.tflite"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    with pytest.raises(RuntimeInputError, match="SHA-256 does not match"):
+        Classifier.open(model)
+    model.write_bytes(bytes(data[:1000]))
+    with pytest.raises(RuntimeInputError, match="the manifest says"):
+        Classifier.open(model)
+    stray = bundle_copy / "other.tflite"
+    stray.write_bytes(INT8.read_bytes())
+    with pytest.raises(RuntimeInputError, match="not listed in"):
+        Classifier.open(stray)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "empty file"),
+        (b"\x89PNG\r\n\x1a\n" + b"\0" * 100, "no TFL3 identifier"),
+        (b"\xff\xff\xff\x7fTFL3" + b"\0" * 100, "root offset"),
+    ],
+)
+def test_foreign_and_empty_model_files(tmp_path, content, message):
+    path = tmp_path / "model.tflite"
+    path.write_bytes(content)
+    with pytest.raises(RuntimeInputError, match=message):
+        Classifier.open(path)
+
+
+@pytest.mark.parametrize("keep", [0.1, 0.5, 0.9, 0.99])
+def test_truncated_model_without_manifest_is_refused_not_crashed(tmp_path, keep):
+    path = tmp_path / "model.tflite"
+    content = INT8.read_bytes()
+    path.write_bytes(content[: int(len(content) * keep)])
+    with pytest.raises(RuntimeInputError, match="model"):
+        Classifier.open(path)
+
+
+def test_corrupted_models_without_manifest_never_crash_the_process(tmp_path, test_set):
+    from PIL import Image
+
+    image = tmp_path / "digit.png"
+    Image.fromarray(test_set[0][0]).save(image)
+    rng = np.random.default_rng(0)
+    for trial in range(5):
+        content = bytearray(INT8.read_bytes())
+        # Scramble the flatbuffer's tables (past the header), as a bad download might.
+        for index in rng.integers(16, 4000, size=200):
+            content[index] = int(rng.integers(0, 256))
+        path = tmp_path / f"model{trial}.tflite"
+        path.write_bytes(bytes(content))
+        done = run_cli("predict", str(image), "--model", str(path))
+        # Refused with a one-line error, or (if the damage missed everything) a prediction: never a signal.
+        assert done.returncode in (0, 2), done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_a_good_model_without_manifest_loads(tmp_path, test_set):
+    path = tmp_path / "model.tflite"
+    path.write_bytes(INT8.read_bytes())
+    assert Classifier.open(path).predict(test_set[0][:1])[0].digit == test_set[1][0]
+
+
+# --- preprocessing ---------------------------------------------------------------------------------
+
+
+def paper_photo(
+    digit: np.ndarray, size: tuple[int, int], box: tuple[int, int, int, int], seed: int
+) -> np.ndarray:
+    """An MNIST digit drawn as dark ink on uneven light paper, at another size and position."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    h, w = size
+    top, left, dh, dw = box
+    paper = 200 + 30 * np.linspace(0, 1, w)[None, :] + rng.normal(0, 4, (h, w))
+    ink = np.asarray(Image.fromarray(digit).resize((dw, dh), Image.BICUBIC), dtype=np.float32) / 255
+    paper[top : top + dh, left : left + dw] *= 1 - 0.8 * np.clip(ink, 0, 1)
+    return np.clip(paper, 0, 255).astype(np.uint8)
+
+
+def test_mnist_arrays_pass_through_untouched(test_set):
+    image = test_set[0][0]
+    assert to_mnist(image) is image
+
+
+def test_photos_of_digits_are_normalized_like_mnist_and_classified(test_set):
+    images, labels = test_set
+    classifier = Classifier.open(INT8)
+    rng = np.random.default_rng(1)
+    correct, n = 0, 100
+    for i in range(n):
+        h, w = int(rng.integers(60, 300)), int(rng.integers(60, 300))
+        side = int(rng.integers(40, min(h, w) + 1))
+        top, left = int(rng.integers(0, h - side + 1)), int(rng.integers(0, w - side + 1))
+        photo = paper_photo(images[i], (h, w), (top, left, side, side), seed=i)
+        normalized = to_mnist(photo)
+        assert normalized.shape == (28, 28) and normalized.dtype == np.uint8
+        ys, xs = np.nonzero(normalized > 0)
+        assert ys.max() - ys.min() < 22 and xs.max() - xs.min() < 22  # fits the 20x20 box (+ resampling)
+        mass = normalized.astype(float)
+        cy = (np.indices(mass.shape)[0] * mass).sum() / mass.sum()
+        cx = (np.indices(mass.shape)[1] * mass).sum() / mass.sum()
+        assert abs(cy - 14) < 1.5 and abs(cx - 14) < 1.5
+        correct += classifier.predict(photo)[0].digit == labels[i]
+    assert correct >= 95  # the same digits as MNIST arrays: the int8 model gets 100 of 100 right
+
+
+def test_image_files_of_any_format(tmp_path, test_set):
+    from PIL import Image
+
+    images, labels = test_set
+    photo = paper_photo(images[0], (120, 90), (20, 10, 80, 70), seed=0)
+    paths = []
+    for ext in ("png", "jpg", "bmp", "pgm"):
+        paths.append(tmp_path / f"digit.{ext}")
+        Image.fromarray(photo).save(paths[-1])
+    result = Classifier.open(INT8).predict(paths)
+    assert [p.digit for p in result] == [labels[0]] * 4
+
+
+# --- bad inputs through the CLI: one line, exit code 2 ---------------------------------------------------
+
+
+def bad_inputs(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "notes.png").write_text("this is not a picture")
+    good = tmp_path / "good.png"
+    Image.fromarray(np.full((50, 50), 255, np.uint8)).save(good)
+    (tmp_path / "truncated.png").write_bytes(good.read_bytes()[:60])
+    Image.new("1", (12000, 12000)).save(tmp_path / "bomb.png")  # 144 Mpixels, a few kB on disk
+    Image.fromarray(np.full((40, 40), 240, np.uint8)).save(tmp_path / "blank.png")
+    return {
+        "notes.png": "not a readable image",
+        "truncated.png": "not a readable image",
+        "bomb.png": "too large",
+        "blank.png": "no digit found",
+        "missing.png": "no such file",
+    }
+
+
+def test_bad_images_get_one_line_and_exit_2(tmp_path):
+    for name, message in bad_inputs(tmp_path).items():
+        done = run_cli("predict", str(tmp_path / name), "--model", str(INT8))
+        assert done.returncode == 2, (name, done.stderr)
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0], (name, done.stderr)
+
+
+@pytest.mark.parametrize(
+    ("array", "message"),
+    [
+        (np.zeros((2, 3, 28, 28), np.uint8), "shape"),
+        (np.array([["a"]]), "dtype"),
+        (np.full((28, 28), np.nan, np.float32), "NaN"),
+        (np.full((30, 30), 1000.0), "outside 0..255"),
+    ],
+)
+def test_bad_arrays(array, message):
+    with pytest.raises(RuntimeInputError, match=message):
+        Classifier.open(INT8).predict(array)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict"], "the following arguments are required"),
+        (["bench", "--threads", "0"], "must be at least 1"),
+        (["eval", "--images", "nowhere", "--labels", "nowhere"], "cannot read"),
+        (["predict", "x.png", "--model", "model.pt"], "no such model file"),
+        (["nosuchcommand"], "invalid choice"),
+    ],
+)
+def test_cli_usage_errors(args, message):
+    done = run_cli(*args)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
+
+
+def test_cli_predict_table_and_json(tmp_path, test_set):
+    from PIL import Image
+
+    path = tmp_path / "seven.png"
+    Image.fromarray(test_set[0][0]).save(path)
+    done = run_cli("predict", str(path), "--model", str(INT8), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)[0]["digit"] == int(test_set[1][0])
+    table = run_cli("predict", str(path), "--model", str(INT8))
+    assert "2nd best" in table.stdout and str(int(test_set[1][0])) in table.stdout
+
+
+def test_bench_reports_latency_throughput_memory():
+    done = run_cli("bench", "--model", str(INT8), "--threads", "1", "--repeat", "20")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["single_image_p50_ms"] > 0 and report["peak_rss_mib"] > 0
+    assert report["batch256_images_per_s"] > 0
+
+
+def test_main_returns_exit_code_for_parity_failure(bundle_copy, monkeypatch, capsys):
+    """An artifact below its manifest accuracy fails parity with exit code 1."""
+    manifest_path = bundle_copy / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    # Claim a figure the model cannot reach: exactly what a silently worsened model looks like.
+    manifest["artifacts"]["flat.int8.tflite"]["validation"]["accuracy"] = 0.9999
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(SystemExit) as exit_info:
+        main(
+            [
+                "eval",
+                "--model",
+                str(bundle_copy / "flat.int8.tflite"),
+                "--images",
+                str(TEST_IMAGES),
+                "--labels",
+                str(TEST_LABELS),
+            ]
+        )
+    assert exit_info.value.code == 1
+    assert "FAIL" in capsys.readouterr().out

@@ -1,0 +1,166 @@
+"""Export end to end on tiny smoke-trained models: formats, gates, full-integer check, atomic bundle."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from mnist_edge.data import Mnist
+from mnist_edge.errors import GateFailedError, UserError
+from mnist_edge.export import (
+    ExportProgress,
+    assert_full_integer,
+    export_models,
+    recover_interrupted_swap,
+    select_formats,
+    sha256_file,
+)
+from mnist_edge.quantize import QatConfig, load_or_train_qat
+from mnist_edge.train import default_config, train
+from mnist_edge.validate import Gates
+
+# Tiny models are far below the original's accuracy: these gates test the
+# mechanics of a passing export; the real gates are tested to fail below.
+LENIENT = Gates(original_accuracy={"conv2d": 0.0, "flat": 0.0}, max_quantization_loss=1.0)
+
+
+@pytest.fixture(scope="module")
+def small(mnist):
+    return Mnist(mnist.train.take(2048), mnist.validation.take(256), mnist.test.take(500), "subset")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, small):
+    runs = tmp_path_factory.mktemp("runs")
+    for name in ("flat", "conv2d"):
+        train(default_config(name, epochs=1, batch_size=64), small, runs)
+    return runs
+
+
+def qat_provider(small, runs):
+    def provide(name, float_model, record):
+        return load_or_train_qat(
+            name, float_model, record, small, runs, QatConfig(epochs=1, calibration_size=256)
+        )
+
+    return provide
+
+
+def export(small, runs, bundle, formats, models=("flat",), gates=LENIENT, progress=None):
+    return export_models(
+        list(models), formats, small, runs, bundle, 200, qat_provider(small, runs), progress, gates
+    )
+
+
+def bundle_state(bundle):
+    return {p.name: sha256_file(p) for p in sorted(bundle.iterdir())}
+
+
+def test_format_table_selection():
+    names = lambda fs: [f.filename("m") for f in fs]  # noqa: E731
+    assert names(select_formats("tflite")) == ["m.float32.tflite"]
+    assert names(select_formats("tflite", int8=True)) == ["m.float32.tflite", "m.int8.tflite"]
+    assert names(select_formats("onnx", int8=True)) == ["m.float32.onnx", "m.int8.onnx"]
+    assert len(select_formats("all", int8=True, dynamic=True)) == 5
+
+
+def test_export_every_format_writes_a_valid_bundle(tmp_path, small, runs):
+    bundle = tmp_path / "export"
+    exported = export(small, runs, bundle, select_formats("all", int8=True, dynamic=True), ("flat", "conv2d"))
+    assert len(exported) == 10
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    assert sorted(manifest["artifacts"]) == sorted(a.filename for a in exported)
+    for name, entry in manifest["artifacts"].items():
+        assert entry["sha256"] == sha256_file(bundle / name)
+        assert entry["bytes"] == (bundle / name).stat().st_size
+        assert entry["validation"]["test_images"] == 500
+        assert entry["labels"] == list(range(10))
+    int8 = manifest["artifacts"]["conv2d.int8.tflite"]
+    # A device feeds raw 0..255 pixels: scale 1/255, zero point 0.
+    assert int8["input"]["dtype"] == "uint8"
+    assert int8["input"]["quantization"]["zero_point"] == 0
+    assert int8["input"]["quantization"]["scale"] == pytest.approx(1 / 255)
+    # Float artifacts match Keras exactly on top-1 even for a barely trained model.
+    for name in ("flat.float32.tflite", "conv2d.float32.onnx"):
+        assert manifest["artifacts"][name]["validation"]["agreement"] == 1.0
+    # The int8 files really are smaller.
+    sizes = {name: entry["bytes"] for name, entry in manifest["artifacts"].items()}
+    assert sizes["conv2d.int8.tflite"] < 0.3 * sizes["conv2d.float32.tflite"]
+    assert_full_integer((bundle / "conv2d.int8.tflite").read_bytes())
+
+
+def test_full_integer_check_catches_a_float_model(tmp_path, small, runs):
+    export(small, runs, tmp_path / "b", select_formats("tflite"))
+    with pytest.raises(GateFailedError, match="not full-integer"):
+        assert_full_integer((tmp_path / "b" / "flat.float32.tflite").read_bytes())
+
+
+def test_real_gates_fail_for_a_model_below_the_original_and_keep_the_old_bundle(tmp_path, small, runs):
+    bundle = tmp_path / "export"
+    export(small, runs, bundle, select_formats("tflite"))
+    before = bundle_state(bundle)
+    with pytest.raises(GateFailedError, match="accuracy >= original 97.46%"):
+        export(small, runs, bundle, select_formats("tflite", dynamic=True), gates=Gates())
+    assert bundle_state(bundle) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no staging folder left behind
+
+
+def test_a_broken_artifact_fails_its_gate(tmp_path, small, runs, monkeypatch):
+    """Swap the float TFLite converter for one that exports another (untrained) model."""
+    import mnist_edge.export as export_module
+    from mnist_edge.models import build_model
+    from mnist_edge.tensorflow_quiet import tf
+
+    def wrong_model(job):
+        return tf.lite.TFLiteConverter.from_keras_model(build_model("flat")).convert()
+
+    broken = [export_module.ExportFormat("tflite", "float32", wrong_model, option=None)]
+    with pytest.raises(GateFailedError, match="flat.float32.tflite: top-1 agreement 100%"):
+        export(small, runs, tmp_path / "export", broken)
+    assert not (tmp_path / "export").exists()
+
+
+class KilledMidway(ExportProgress):
+    def artifact_done(self, artifact):
+        raise KeyboardInterrupt
+
+
+def test_an_interrupted_export_leaves_the_old_bundle_intact(tmp_path, small, runs):
+    bundle = tmp_path / "export"
+    export(small, runs, bundle, select_formats("tflite"))
+    before = bundle_state(bundle)
+    with pytest.raises(KeyboardInterrupt):
+        export(small, runs, bundle, select_formats("all"), progress=KilledMidway())
+    assert bundle_state(bundle) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["export"]
+
+
+def test_recover_an_export_killed_between_the_two_renames(tmp_path):
+    bundle, previous = tmp_path / "export", tmp_path / "export.previous"
+    previous.mkdir()
+    (previous / "manifest.json").write_text("{}")
+    recover_interrupted_swap(bundle)
+    assert (bundle / "manifest.json").exists() and not previous.exists()
+
+
+def test_missing_or_corrupt_source_model(tmp_path, small, runs):
+    with pytest.raises(UserError, match="no trained model"):
+        export(small, tmp_path / "no-runs", tmp_path / "export", select_formats("tflite"))
+    damaged = tmp_path / "damaged"
+    shutil.copytree(runs / "flat", damaged / "flat")
+    path = damaged / "flat" / "model.keras"
+    path.write_bytes(path.read_bytes()[:1000])
+    with pytest.raises(UserError, match="cannot load the model"):
+        export(small, damaged, tmp_path / "export", select_formats("tflite"))
+
+
+def test_int8_tflite_runs_on_uint8_pixels_unchanged(tmp_path, small, runs):
+    from mnist_edge_runtime.backends import open_model, pixels_to_input
+
+    export(small, runs, tmp_path / "b", select_formats("tflite", int8=True), ("conv2d",))
+    model = open_model(tmp_path / "b" / "conv2d.int8.tflite")
+    images = small.test.images[:4]
+    np.testing.assert_array_equal(pixels_to_input(images, model.input)[..., 0], images)
