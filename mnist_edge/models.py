@@ -67,6 +67,10 @@ BUILDERS = {"conv2d": build_conv2d, "flat": build_flat}
 
 
 def build_model(name: str, dropout: float = 0.0) -> keras.Model:
+    # Dropout then draws its masks from a tf.random.Generator whose state is a
+    # variable, saved in every checkpoint: a resumed run draws the same masks
+    # as an uninterrupted one.
+    keras.backend.experimental.enable_tf_random_generator()
     return BUILDERS[name](dropout)
 
 

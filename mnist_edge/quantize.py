@@ -232,12 +232,18 @@ def quantization_aware_training(
 
 
 def qat_paths(runs: Path, model_name: str) -> tuple[Path, Path]:
-    return runs / model_name / "qat.keras", runs / model_name / "qat.json"
+    return runs / model_name / "qat.weights.h5", runs / model_name / "qat.json"
 
 
-def load_qat_model(path: Path) -> keras.Model:
-    with quantize_scope():
-        return keras.models.load_model(path, safe_mode=True, compile=False)
+def load_qat_model(float_model: keras.Model, weights: Path) -> keras.Model:
+    """Rebuild the QAT model from its float model and load the fine-tuned weights.
+
+    Only weights are stored: a whole tfmot model does not load back from the
+    ``.keras`` format (its QuantizeLayer variables are named differently on load).
+    """
+    qat = build_qat_model(float_model)
+    qat.load_weights(weights)
+    return qat
 
 
 def load_or_train_qat(
@@ -258,7 +264,7 @@ def load_or_train_qat(
         and model_path.stat().st_mtime >= float_path.stat().st_mtime
     ):
         run_record["qat"] = json.loads(record_path.read_text())
-        return load_qat_model(model_path)
+        return load_qat_model(float_model, model_path)
     train_config = (
         TrainConfig(**run_record["config"]) if "config" in run_record else default_config(model_name)
     )
@@ -269,7 +275,7 @@ def load_or_train_qat(
 
 
 def save_qat(qat: keras.Model, record: dict, model_path: Path, record_path: Path) -> None:
-    tmp = model_path.with_name(f".{model_path.stem}.partial.keras")
-    qat.save(tmp)
+    tmp = model_path.with_name(f".partial.{model_path.name}")
+    qat.save_weights(tmp)
     os.replace(tmp, model_path)
     write_json_atomically(record_path, record)

@@ -200,6 +200,7 @@ def train(
     started = time.perf_counter() - elapsed
     for epoch in range(first_epoch, config.epochs):
         epoch_start = time.perf_counter()
+        reseed_dropout(model, config.seed * 100_003 + epoch)
         progress.epoch_started(epoch, config.epochs, steps_per_epoch)
         fit = model.fit(
             epoch_dataset(data.train, config, epoch),
@@ -250,6 +251,22 @@ def train(
     record_path = run_dir / "run.json"
     write_json_atomically(record_path, record)
     return TrainResult(model, record, model_path, record_path)
+
+
+def reseed_dropout(model: keras.Model, seed: int) -> None:
+    """Make the dropout masks of an epoch a function of ``seed`` alone, like its data order.
+
+    tf_keras keeps each Dropout layer's random state outside the checkpoint, so
+    without this a resumed run would draw other masks than an uninterrupted one.
+    (``build_model`` switches Dropout to resettable random generators.)
+    """
+    for index, layer in enumerate(model.layers):
+        generator = getattr(layer, "_random_generator", None)
+        if generator is None:
+            continue
+        generator._maybe_init()
+        if generator._generator is not None:
+            generator._generator.reset_from_seed(seed * 1_000 + index)
 
 
 def accuracy(model: keras.Model, split: Split, model_name: str) -> float:

@@ -12,6 +12,7 @@ callers always hand over plain uint8 images and get float scores back.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,6 +150,14 @@ class OnnxModel:
 
     def scores(self, images: np.ndarray) -> np.ndarray:
         return output_to_scores(self.run(pixels_to_input(images, self.input)), self.output)
+
+
+def missing_backend(path: Path) -> str | None:
+    """Why ``path`` cannot run here (no backend for its type installed), or None if it can."""
+    if Path(path).suffix == ".onnx":
+        return None if importlib.util.find_spec("onnxruntime") else "onnxruntime is not installed"
+    modules = [m.split(".")[0] for m in _TFLITE_MODULES.values()]
+    return None if any(importlib.util.find_spec(m) for m in modules) else "no TFLite interpreter installed"
 
 
 def open_model(path: Path, backend: str | None = None, threads: int | None = None) -> TFLiteModel | OnnxModel:

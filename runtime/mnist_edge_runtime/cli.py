@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_edge_runtime.backends import BACKENDS
+from mnist_edge_runtime.backends import BACKENDS, missing_backend
 from mnist_edge_runtime.bundle import (
     DEFAULT_MODEL,
     ORIGINAL_ACCURACY,
@@ -137,7 +137,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     full = args.limit is None or args.limit >= len(labels)
     images, labels = images[: args.limit], labels[: args.limit]
     rows, predictions, failed = [], {}, False
-    for path in _model_paths(args, all_in_bundle=args.model is None and args.bundle is not None):
+    paths = _model_paths(args, all_in_bundle=args.model is None)
+    if args.model is None:  # a whole bundle: run what this device can, say what it skipped
+        for path in [p for p in paths if missing_backend(p)]:
+            sys.stderr.write(f"skipped {path.name}: {missing_backend(path)}\n")
+        paths = [p for p in paths if not missing_backend(p)]
+        if not paths:
+            raise RuntimeInputError(f"{args.bundle}: no artifact can run here (install a backend extra)")
+    for path in paths:
         classifier = Classifier.open(path, args.backend if path.suffix == ".tflite" else None, args.threads)
         predicted = classifier.scores(images).argmax(axis=1)
         accuracy = float(np.mean(predicted == labels))
