@@ -156,6 +156,7 @@ class RichExportProgress:
         self.artifacts = []
 
     def step(self, message: str) -> None:
+        self.status.start()
         self.status.update(message)
         if not console.is_terminal:
             console.print(message)
@@ -275,6 +276,81 @@ def export(
         if progress.artifacts:
             out.print(progress.table())
     out.print(f"bundle written to {bundle}/ ({len(exported)} artifacts validated)")
+
+
+@app.command()
+@user_errors
+def report(
+    bundle: Annotated[Path, typer.Option("--bundle", help="The export bundle to report on.")] = Path(
+        "export"
+    ),
+    out_dir: Annotated[Path, typer.Option("--out", help="Where REPORT.md, report.json and PNGs go.")] = Path(
+        "reports"
+    ),
+    data_dir: Annotated[
+        Path | None, typer.Option(help="MNIST folder or mnist.npz (default: bundled).")
+    ] = None,
+) -> None:
+    """Parity table, example images, confusion matrices and size/accuracy chart of a bundle."""
+    from mnist_edge.data import load_mnist
+    from mnist_edge.report import build_report
+
+    data = load_mnist(data_dir)
+    with console.status("measuring") as status:
+        result = build_report(bundle, out_dir, data.test, on_step=status.update)
+    table = Table("artifact", "size", "accuracy", "vs original", "vs float", "latency p50", "status")
+    for r in result["artifacts"]:
+        table.add_row(
+            r["artifact"], f"{r['bytes'] / 1024:,.0f} KiB", f"{r['accuracy']:.2%}",
+            f"{r['delta_to_original_pp']:+.2f} pp",
+            "" if r["delta_to_float_pp"] is None else f"{r['delta_to_float_pp']:+.2f} pp",
+            f"{r['latency_p50_ms_1_thread']:.3f} ms", r["status"],
+        )  # fmt: skip
+    out.print(table)
+    out.print(f"report written to {out_dir / 'REPORT.md'}")
+    if any(r["status"] != "pass" for r in result["artifacts"]):
+        raise typer.Exit(1)
+
+
+@app.command()
+@user_errors
+def pipeline(
+    runs: Annotated[Path, typer.Option("--runs", help="Training runs and checkpoints.")] = Path("runs"),
+    bundle: Annotated[Path, typer.Option("--out", help="The export bundle.")] = Path("export"),
+    reports: Annotated[Path, typer.Option("--reports", help="Where the report goes.")] = Path("reports"),
+    data_dir: Annotated[
+        Path | None, typer.Option(help="MNIST folder or mnist.npz (default: bundled).")
+    ] = None,
+) -> None:
+    """Everything: train both models, QAT, export all formats, validate, report. Rerun to resume."""
+    from mnist_edge.data import load_mnist
+    from mnist_edge.files import ensure_writable_dir
+
+    data = load_mnist(data_dir)
+    for folder in (runs, bundle.parent, reports):
+        ensure_writable_dir(folder)
+    from mnist_edge.pipeline import PipelinePaths, run_pipeline
+
+    def stage_started(number: int, total: int, title: str) -> None:
+        console.rule(f"[bold]stage {number}/{total}: {title}")
+
+    progress = RichExportProgress()
+    progress.stop()  # started again by the export stage's first step
+    try:
+        result = run_pipeline(
+            data, PipelinePaths(runs, bundle, reports), stage_started, RichTrainingProgress, progress,
+            _qat_epoch_printer,
+        )  # fmt: skip
+    finally:
+        progress.stop()
+    if progress.artifacts:
+        out.print(progress.table())
+    failed = [r["artifact"] for r in result["artifacts"] if r["status"] != "pass"]
+    out.print(
+        f"bundle: {bundle}/, report: {reports / 'REPORT.md'}" + (f"; FAILED: {failed}" if failed else "")
+    )
+    if failed:
+        raise typer.Exit(1)
 
 
 def main() -> None:

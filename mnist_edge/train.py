@@ -172,6 +172,9 @@ def train(
     progress = progress or ProgressHooks()
     run_dir = out_dir / config.model
     ensure_writable_dir(run_dir)
+    if resume and (finished := _finished_run(run_dir, config)):
+        progress.note(f"{config.model}: already trained ({finished.model_path}), nothing to resume")
+        return finished
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
 
@@ -251,6 +254,19 @@ def train(
     record_path = run_dir / "run.json"
     write_json_atomically(record_path, record)
     return TrainResult(model, record, model_path, record_path)
+
+
+def _finished_run(run_dir: Path, config: TrainConfig) -> TrainResult | None:
+    """The completed run in ``run_dir`` if it was made with ``config``, else None."""
+    from mnist_edge.models import load_model
+
+    model_path, record_path = run_dir / "model.keras", run_dir / "run.json"
+    if not (model_path.is_file() and record_path.is_file()):
+        return None
+    record = json.loads(record_path.read_text())
+    if record.get("config") != asdict(config) or len(record.get("history", [])) != config.epochs:
+        return None
+    return TrainResult(load_model(str(model_path)), record, model_path, record_path)
 
 
 def reseed_dropout(model: keras.Model, seed: int) -> None:

@@ -124,3 +124,14 @@ def check_model_file(path: Path, backend: str | None = None) -> dict | None:
     elif path.stat().st_size == 0:
         raise RuntimeInputError(f"{path}: empty file")
     return None
+
+
+def parity_verdict(model: str, accuracy: float, manifest_accuracy: float | None) -> tuple[bool, list[str]]:
+    """Pass when at least the manifest's accuracy (minus the tolerance) and the original's figure."""
+    problems = []
+    if manifest_accuracy is not None and accuracy < manifest_accuracy - PARITY_TOLERANCE - 1e-9:
+        problems.append(f"below its manifest accuracy {manifest_accuracy:.2%} - {PARITY_TOLERANCE:.2%}")
+    original = ORIGINAL_ACCURACY.get(model)
+    if original is not None and accuracy < original:
+        problems.append(f"below the original {original:.2%}")
+    return not problems, problems

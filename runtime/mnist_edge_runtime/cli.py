@@ -15,12 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_edge_runtime.backends import BACKENDS, missing_backend
-from mnist_edge_runtime.bundle import (
-    DEFAULT_MODEL,
-    ORIGINAL_ACCURACY,
-    PARITY_TOLERANCE,
-    read_manifest,
-)
+from mnist_edge_runtime.bundle import DEFAULT_MODEL, ORIGINAL_ACCURACY, parity_verdict, read_manifest
 from mnist_edge_runtime.classifier import Classifier, predictions_from_scores
 from mnist_edge_runtime.errors import RuntimeInputError
 from mnist_edge_runtime.idx import read_images_and_labels
@@ -119,17 +114,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 # --- eval: the parity check -------------------------------------------------------------------
-
-
-def parity_verdict(model: str, accuracy: float, manifest_accuracy: float | None) -> tuple[bool, list[str]]:
-    """Pass when at least the manifest's accuracy (minus the tolerance) and the original's figure."""
-    problems = []
-    if manifest_accuracy is not None and accuracy < manifest_accuracy - PARITY_TOLERANCE - 1e-9:
-        problems.append(f"below its manifest accuracy {manifest_accuracy:.2%} - {PARITY_TOLERANCE:.2%}")
-    original = ORIGINAL_ACCURACY.get(model)
-    if original is not None and accuracy < original:
-        problems.append(f"below the original {original:.2%}")
-    return not problems, problems
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
