@@ -221,10 +221,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _peak_rss_mib() -> float:
-    import resource
+    # Linux: VmHWM is this process's own peak (ru_maxrss may carry the parent's over an exec).
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) / 1024
+    except (OSError, StopIteration):
+        import resource
 
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 if __name__ == "__main__":
