@@ -164,3 +164,36 @@ def test_int8_tflite_runs_on_uint8_pixels_unchanged(tmp_path, small, runs):
     model = open_model(tmp_path / "b" / "conv2d.int8.tflite")
     images = small.test.images[:4]
     np.testing.assert_array_equal(pixels_to_input(images, model.input)[..., 0], images)
+
+
+@pytest.mark.parametrize(
+    ("precision", "fmt", "accuracy", "agreement", "diff", "failing"),
+    [
+        ("float32", "tflite", 0.99, 0.9999, 1e-6, ["top-1 agreement 100%"]),
+        ("float32", "tflite", 0.99, 1.0, 2e-4, ["max |diff| <= 0.0001"]),
+        ("float32", "onnx", 0.99, 1.0, 2e-5, ["max |diff| <= 1e-05"]),
+        ("float32", "onnx", 0.99, 1.0, 1e-6, []),
+        ("int8", "tflite", 0.9940, 0.99, 0.1, ["accuracy >= float - 0.10%"]),
+        ("int8", "tflite", 0.9930, 0.99, 0.1, ["accuracy >= float - 0.10%", "accuracy >= original 99.32%"]),
+        ("int8", "onnx", 0.9951, 0.99, 0.1, []),
+    ],
+)
+def test_each_gate_fails_on_its_own(precision, fmt, accuracy, agreement, diff, failing):
+    gates = Gates().check("conv2d", fmt, precision, accuracy, agreement, diff, float_accuracy=0.9960)
+    assert [name for name, ok in gates if not ok] == failing
+
+
+def test_export_cli_errors_exit_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from mnist_edge.cli import app
+
+    runner = CliRunner()
+    unknown = runner.invoke(app, ["export", "--format", "coreml"])
+    assert unknown.exit_code == 2 and "'coreml' is not one of" in unknown.output
+    missing = runner.invoke(app, ["export", "--runs", str(tmp_path / "none"), "--out", str(tmp_path / "b")])
+    assert missing.exit_code == 2 and "no trained model" in missing.output
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    unwritable = runner.invoke(app, ["export", "--out", str(blocker / "bundle")])
+    assert unwritable.exit_code == 2 and "not writable" in unwritable.output
