@@ -170,12 +170,14 @@ def _print_eval_table(rows: list[dict]) -> None:
         f"{'vs original':>12}  parity"
     )
     for r in rows:
-        manifest = r["manifest_accuracy"]
+        comparable = r["parity"] != "n/a (not the manifest's test set)"
+        manifest = r["manifest_accuracy"] if comparable else None
+        original = r["original_accuracy"] if comparable else None
         print(
             f"{r['artifact']:<24} {r['backend']:<14} {r['images']:>6} {r['accuracy']:>9.2%} "
             f"{(f'{manifest:.2%}' if manifest is not None else '-'):>9} "
             f"{_pp(r['accuracy'] - manifest if manifest is not None else None):>12} "
-            f"{_pp(r['accuracy'] - r['original_accuracy'] if r['original_accuracy'] else None):>12}  "
+            f"{_pp(r['accuracy'] - original if original else None):>12}  "
             f"{r['parity']}{': ' + '; '.join(r['problems']) if r['problems'] else ''}"
         )
 
