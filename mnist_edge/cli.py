@@ -208,24 +208,27 @@ def qat(
         Path | None, typer.Option(help="MNIST folder or mnist.npz (default: bundled).")
     ] = None,
 ) -> None:
-    """Quantization-aware fine-tuning; writes <runs>/<model>/qat.keras (export --int8 runs it if needed)."""
+    """Quantization-aware fine-tuning; writes <runs>/<model>/qat.weights.h5 (export --int8 runs it if needed)."""
     from mnist_edge.data import load_mnist
 
     data = load_mnist(data_dir)
     from mnist_edge.export import load_trained
-    from mnist_edge.quantize import QatConfig, qat_paths, quantization_aware_training, save_qat
+    from mnist_edge.quantize import QatConfig, load_or_train_qat, qat_paths
 
     for name in model.names():
         float_model, record = load_trained(name, runs)
-        from mnist_edge.train import TrainConfig, default_config
-
-        train_config = TrainConfig(**record["config"]) if "config" in record else default_config(name)
-        qat_model, qat_record = quantization_aware_training(
-            float_model, name, train_config, data, QatConfig(epochs=epochs), _qat_epoch_printer(name)
+        load_or_train_qat(
+            name,
+            float_model,
+            record,
+            data,
+            runs,
+            QatConfig(epochs=epochs),
+            _qat_epoch_printer(name),
+            retrain=True,
         )
-        save_qat(qat_model, qat_record, *qat_paths(runs, name))
         out.print(
-            f"{name}: QAT validation accuracy {qat_record['validation_accuracy']:.2%} -> {qat_paths(runs, name)[0]}"
+            f"{name}: QAT validation accuracy {record['qat']['validation_accuracy']:.2%} -> {qat_paths(runs, name)[0]}"
         )
 
 

@@ -15,7 +15,6 @@ bundle or the new one, never a manifest that points at a half-written file.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from mnist_edge_runtime.bundle import read_manifest, sha256_file
+from mnist_edge_runtime.errors import RuntimeInputError
 
 from mnist_edge.data import Mnist
 from mnist_edge.errors import GateFailedError, UserError
@@ -193,14 +194,6 @@ def assert_full_integer(content: bytes) -> None:
         )
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 # --- the bundle ------------------------------------------------------------------------
 
 
@@ -236,14 +229,14 @@ def output_spec(model: str, path: Path) -> dict:
     }
 
 
-def read_manifest(bundle: Path) -> dict:
-    path = bundle / "manifest.json"
-    if not path.exists():
+def read_existing_manifest(bundle: Path) -> dict:
+    """The bundle's current manifest, or an empty one for a new bundle."""
+    if not (bundle / "manifest.json").exists():
         return {"artifacts": {}}
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise UserError(f"{path}: unreadable manifest ({exc})") from None
+        return read_manifest(bundle)
+    except RuntimeInputError as exc:
+        raise UserError(str(exc)) from None
 
 
 def swap_in(staging: Path, bundle: Path) -> None:
@@ -313,7 +306,7 @@ def export_models(
     recover_interrupted_swap(bundle)
     ensure_writable_dir(bundle.parent if bundle.parent != Path("") else Path("."))
     jobs = [_job(name, data, runs, calibration_size, qat_provider) for name in models]
-    manifest = read_manifest(bundle)
+    manifest = read_existing_manifest(bundle)
     staging = Path(tempfile.mkdtemp(prefix=f".{bundle.name}.staging-", dir=bundle.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; the bundle is for everyone to read
     try:

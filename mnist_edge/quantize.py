@@ -254,12 +254,14 @@ def load_or_train_qat(
     runs: Path,
     config: QatConfig = QatConfig(),
     on_epoch: Callable[[dict], None] | None = None,
+    retrain: bool = False,
 ) -> keras.Model:
     """The QAT model of ``runs/<model>``: reused when it is newer than the float model, else trained."""
     model_path, record_path = qat_paths(runs, model_name)
     float_path = runs / model_name / "model.keras"
     if (
-        model_path.is_file()
+        not retrain
+        and model_path.is_file()
         and record_path.is_file()
         and model_path.stat().st_mtime >= float_path.stat().st_mtime
     ):

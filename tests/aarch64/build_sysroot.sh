@@ -5,7 +5,7 @@
 # lists folder and unpacked with `dpkg -x`; wheels come from `pip install --target --platform`.
 # Cached under $MNIST_EDGE_AARCH64_CACHE (default ~/.cache/mnist-edge/aarch64); prints its path.
 set -euo pipefail
-cache=${MNIST_EDGE_AARCH64_CACHE:-$HOME/.cache/mnist-edge/aarch64}
+cache=${MNIST_EDGE_AARCH64_CACHE:-${HOME:-/tmp}/.cache/mnist-edge/aarch64}
 version=v2
 if [ -f "$cache/$version.complete" ]; then echo "$cache"; exit 0; fi
 rm -rf "$cache" && mkdir -p "$cache"/{lists/partial,archives/partial,debs,sysroot}
