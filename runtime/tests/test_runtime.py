@@ -198,6 +198,36 @@ def test_photos_of_digits_are_normalized_like_mnist_and_classified(test_set):
     assert correct >= 95  # the same digits as MNIST arrays: the int8 model gets 100 of 100 right
 
 
+def fine_pen_on_ruled_paper(digit: np.ndarray, seed: int) -> np.ndarray:
+    """The digit drawn 12x larger with a thin pen, on ruled paper with specks of dirt."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    big = np.asarray(Image.fromarray(digit).resize((336, 336), Image.BICUBIC)) > 100
+    thin = big.copy()
+    for dy in range(-4, 5):  # erode by 4 pixels: strokes about 1/3 as wide as MNIST's
+        for dx in range(-4, 5):
+            thin &= np.roll(np.roll(big, dy, 0), dx, 1)
+    paper = 200 + rng.normal(0, 5, (436, 396))
+    paper[40:376, 30:366] -= 150 * thin
+    for row in range(10, 436, 37):
+        paper[row : row + 2] -= 40
+    paper.flat[rng.integers(0, paper.size, 30)] -= 120
+    return np.clip(paper, 0, 255).astype(np.uint8)
+
+
+def test_fine_pen_on_ruled_paper(test_set):
+    images, labels = test_set
+    classifier = Classifier.open(INT8)
+    correct = 0
+    for i in range(50):
+        normalized = to_mnist(fine_pen_on_ruled_paper(images[i], seed=i))
+        ys, _ = np.nonzero(normalized > 0)
+        assert ys.max() - ys.min() < 22  # no ruled line survived into the digit's box
+        correct += classifier.predict(normalized)[0].digit == labels[i]
+    assert correct >= 47
+
+
 def test_image_files_of_any_format(tmp_path, test_set):
     from PIL import Image
 
