@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 from conftest import BUNDLE, TEST_IMAGES, TEST_LABELS
+from synthetic import fine_pen_on_ruled_paper, paper_photo
 
 from mnist_edge_runtime.backends import open_model
 from mnist_edge_runtime.bundle import read_manifest
@@ -156,21 +157,6 @@ def test_a_good_model_without_manifest_loads(tmp_path, test_set):
 # --- preprocessing ---------------------------------------------------------------------------------
 
 
-def paper_photo(
-    digit: np.ndarray, size: tuple[int, int], box: tuple[int, int, int, int], seed: int
-) -> np.ndarray:
-    """An MNIST digit drawn as dark ink on uneven light paper, at another size and position."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    h, w = size
-    top, left, dh, dw = box
-    paper = 200 + 30 * np.linspace(0, 1, w)[None, :] + rng.normal(0, 4, (h, w))
-    ink = np.asarray(Image.fromarray(digit).resize((dw, dh), Image.BICUBIC), dtype=np.float32) / 255
-    paper[top : top + dh, left : left + dw] *= 1 - 0.8 * np.clip(ink, 0, 1)
-    return np.clip(paper, 0, 255).astype(np.uint8)
-
-
 def test_mnist_arrays_pass_through_untouched(test_set):
     image = test_set[0][0]
     assert to_mnist(image) is image
@@ -196,24 +182,6 @@ def test_photos_of_digits_are_normalized_like_mnist_and_classified(test_set):
         assert abs(cy - 14) < 1.5 and abs(cx - 14) < 1.5
         correct += classifier.predict(photo)[0].digit == labels[i]
     assert correct >= 95  # the same digits as MNIST arrays: the int8 model gets 100 of 100 right
-
-
-def fine_pen_on_ruled_paper(digit: np.ndarray, seed: int) -> np.ndarray:
-    """The digit drawn 12x larger with a thin pen, on ruled paper with specks of dirt."""
-    from PIL import Image
-
-    rng = np.random.default_rng(seed)
-    big = np.asarray(Image.fromarray(digit).resize((336, 336), Image.BICUBIC)) > 100
-    thin = big.copy()
-    for dy in range(-4, 5):  # erode by 4 pixels: strokes about 1/3 as wide as MNIST's
-        for dx in range(-4, 5):
-            thin &= np.roll(np.roll(big, dy, 0), dx, 1)
-    paper = 200 + rng.normal(0, 5, (436, 396))
-    paper[40:376, 30:366] -= 150 * thin
-    for row in range(10, 436, 37):
-        paper[row : row + 2] -= 40
-    paper.flat[rng.integers(0, paper.size, 30)] -= 120
-    return np.clip(paper, 0, 255).astype(np.uint8)
 
 
 def test_fine_pen_on_ruled_paper(test_set):
