@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from mnist_edge_runtime.backends import apply_activation
 from mnist_edge_runtime.bundle import read_manifest, sha256_file
 from mnist_edge_runtime.errors import RuntimeInputError
 
 from mnist_edge.data import Mnist
 from mnist_edge.errors import GateFailedError, UserError
 from mnist_edge.files import ensure_writable_dir, write_json_atomically
-from mnist_edge.models import load_model, model_input
+from mnist_edge.models import OUTPUT_ACTIVATION, load_model, model_input
 from mnist_edge.tensorflow_quiet import keras, tf
 from mnist_edge.validate import Gates, Validation, validate_artifact
 from mnist_edge.versions import package_versions
@@ -88,12 +89,12 @@ def export_tflite_dynamic(job: ExportJob) -> bytes:
 
 
 def export_tflite_int8(job: ExportJob) -> bytes:
-    """Full-integer model from the QAT model: uint8 pixels in, uint8 scores out."""
+    """Full-integer model from the QAT model: uint8 pixels in, int8 logits out (see OUTPUT_ACTIVATION)."""
     converter = tf.lite.TFLiteConverter.from_keras_model(job.qat_model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     converter.inference_input_type = tf.uint8
-    converter.inference_output_type = tf.uint8
+    converter.inference_output_type = tf.int8
     calibration = model_input(job.model_name, job.calibration_images()).numpy()
     converter.representative_dataset = lambda: ([calibration[i : i + 1]] for i in range(len(calibration)))
     content = converter.convert()
@@ -156,6 +157,7 @@ class ExportFormat:
     precision: str  # float32 | dynamic | int8
     build: Callable[[ExportJob], bytes]
     option: str | None  # made only when this CLI option is given (--int8, --dynamic)
+    outputs_logits: bool = False  # the runtime applies the model's activation to its output
 
     def filename(self, model: str) -> str:
         return f"{model}.{self.precision}.{self.format}"
@@ -164,7 +166,7 @@ class ExportFormat:
 FORMATS = [
     ExportFormat("tflite", "float32", export_tflite_float32, option=None),
     ExportFormat("tflite", "dynamic", export_tflite_dynamic, option="dynamic"),
-    ExportFormat("tflite", "int8", export_tflite_int8, option="int8"),
+    ExportFormat("tflite", "int8", export_tflite_int8, option="int8", outputs_logits=True),
     ExportFormat("onnx", "float32", export_onnx_float32, option=None),
     ExportFormat("onnx", "int8", export_onnx_int8, option="int8"),
 ]
@@ -212,7 +214,7 @@ def input_spec(model: str, path: Path) -> dict:
     }
 
 
-def output_spec(model: str, path: Path) -> dict:
+def output_spec(model: str, path: Path, outputs_logits: bool) -> dict:
     from mnist_edge_runtime.backends import open_model
 
     spec = open_model(path).output
@@ -220,6 +222,8 @@ def output_spec(model: str, path: Path) -> dict:
         "shape": [None, 10],
         "dtype": spec.dtype.name,
         "quantization": {"scale": spec.scale, "zero_point": spec.zero_point} if spec.quantized else None,
+        # Outputs are logits: scores = this activation of the dequantized output (None: outputs are scores).
+        "activation": OUTPUT_ACTIVATION[model] if outputs_logits else None,
         "confidence": (
             "sigmoid score of each digit, independent per class (the original's); "
             "prediction = argmax, runner-up = argmax of the rest"
@@ -352,11 +356,12 @@ def _export_all(
             path = staging / filename
             path.write_bytes(fmt.build(job))
             source_scores, source = float_scores, "float"
+            activation = OUTPUT_ACTIVATION[job.model_name] if fmt.outputs_logits else None
             if fmt.format == "tflite" and fmt.precision == "int8":
-                source_scores = job.qat_model.predict(
+                logits = job.qat_model.predict(
                     model_input(job.model_name, test.images), batch_size=1000, verbose=0
                 )
-                source = "QAT"
+                source_scores, source = apply_activation(logits, activation), "QAT"
             progress.step(f"{filename}: validating on {len(test)} test images")
             validation, _ = validate_artifact(
                 str(path),
@@ -369,6 +374,7 @@ def _export_all(
                 source,
                 float_accuracy,
                 gates,
+                activation,
             )
             artifact = ExportedArtifact(filename, fmt, validation, path.stat().st_size)
             progress.artifact_done(artifact)
@@ -404,7 +410,7 @@ def _write_manifest(
             "sha256": sha256_file(path),
             "bytes": artifact.bytes,
             "input": input_spec(job.model_name, path),
-            "output": output_spec(job.model_name, path),
+            "output": output_spec(job.model_name, path, artifact.fmt.outputs_logits),
             "labels": LABELS,
             "validation": validation,
             "source": _source_summary(job),

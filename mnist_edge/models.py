@@ -64,6 +64,10 @@ def build_flat(dropout: float = 0.0) -> keras.Model:
 
 
 BUILDERS = {"conv2d": build_conv2d, "flat": build_flat}
+# The activation of each model's "scores" layer. The int8 models leave it out and output the
+# logits (int8 resolution is too coarse for small probabilities: a runner-up's sigmoid score
+# would round to 0); the runtime applies it, as their manifest entries say.
+OUTPUT_ACTIVATION = {"conv2d": "sigmoid", "flat": "softmax"}
 
 
 def build_model(name: str, dropout: float = 0.0) -> keras.Model:

@@ -108,7 +108,11 @@ def quantize_scope():
 
 
 def build_qat_model(float_model: keras.Model) -> keras.Model:
-    """Copy ``float_model`` with fake-quantization everywhere; the weights are copied too."""
+    """Copy ``float_model`` with fake-quantization everywhere; the weights are copied too.
+
+    The copy outputs logits: its last layer has no activation (see ``OUTPUT_ACTIVATION``).
+    """
+    last = float_model.layers[-1].name
 
     def annotate(layer: keras.layers.Layer) -> keras.layers.Layer:
         if isinstance(layer, MaxAbsNormalization):
@@ -116,9 +120,10 @@ def build_qat_model(float_model: keras.Model) -> keras.Model:
             return tfmot.quantization.keras.quantize_annotate_layer(
                 replacement, quantize_config=LayerQuantizesItselfConfig()
             )
-        return tfmot.quantization.keras.quantize_annotate_layer(
-            layer.__class__.from_config(layer.get_config())
-        )
+        config = layer.get_config()
+        if layer.name == last:
+            config["activation"] = "linear"
+        return tfmot.quantization.keras.quantize_annotate_layer(layer.__class__.from_config(config))
 
     annotated = keras.models.clone_model(float_model, clone_function=annotate)
     # Layer by layer: the QAT normalization has range variables the float one lacks.
@@ -210,7 +215,7 @@ def quantization_aware_training(
 
     steps = math.ceil(len(data.train) / config.batch_size) * config.epochs
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, max(steps, 1))
-    qat.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss_for(model_name))
+    qat.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss_for(model_name, from_logits=True))
     # The QAT model trains with the float model's augmentation, at a lower rate.
     augment = TrainConfig(
         **{**asdict(train_config), "batch_size": config.batch_size, "seed": config.seed + 1}
@@ -232,7 +237,7 @@ def quantization_aware_training(
 
 
 def qat_paths(runs: Path, model_name: str) -> tuple[Path, Path]:
-    return runs / model_name / "qat.weights.h5", runs / model_name / "qat.json"
+    return runs / model_name / "qat-logits.weights.h5", runs / model_name / "qat.json"
 
 
 def load_qat_model(float_model: keras.Model, weights: Path) -> keras.Model:

@@ -132,22 +132,30 @@ def compile_model(config: TrainConfig, steps_per_epoch: int) -> keras.Model:
     return model
 
 
-def loss_for(model: str) -> keras.losses.Loss:
+def loss_for(model: str, from_logits: bool = False) -> keras.losses.Loss:
     # Sigmoid outputs are ten independent yes/no scores, so the conv2d model is
     # trained with binary cross-entropy on one-hot targets; the softmax output of
     # the flat model takes the usual categorical cross-entropy.
     if model == "conv2d":
-        return SparseBinaryCrossentropy()
-    return keras.losses.SparseCategoricalCrossentropy()
+        return SparseBinaryCrossentropy(from_logits=from_logits)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
 
 
 @keras.saving.register_keras_serializable(package="mnist_edge")
 class SparseBinaryCrossentropy(keras.losses.Loss):
-    """Binary cross-entropy of sigmoid scores against the one-hot form of integer labels."""
+    """Binary cross-entropy of sigmoid scores (or logits) against the one-hot form of integer labels."""
+
+    def __init__(self, from_logits: bool = False, **kwargs: object):
+        super().__init__(**kwargs)
+        self.from_logits = from_logits
 
     def call(self, y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
         one_hot = tf.one_hot(tf.cast(tf.reshape(y_true, [-1]), tf.int32), y_pred.shape[-1])
-        return keras.losses.binary_crossentropy(one_hot, y_pred) * float(y_pred.shape[-1])
+        loss = keras.losses.binary_crossentropy(one_hot, y_pred, from_logits=self.from_logits)
+        return loss * float(y_pred.shape[-1])
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "from_logits": self.from_logits}
 
 
 # --- the loop ------------------------------------------------------------------------

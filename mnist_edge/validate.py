@@ -90,9 +90,13 @@ def validate_artifact(
     source_name: str,
     float_accuracy: float,
     gates: Gates | None = None,
+    activation: str | None = None,
 ) -> tuple[Validation, np.ndarray]:
-    """Run ``path`` on ``images`` and judge it; returns the verdict and the artifact's scores."""
-    scores = predict_scores(open_model(path), images)
+    """Run ``path`` on ``images`` and judge it; returns the verdict and the artifact's scores.
+
+    ``activation`` turns the outputs of an artifact that outputs logits into scores.
+    """
+    scores = predict_scores(open_model(path, activation=activation), images)
     predicted = scores.argmax(axis=1)
     accuracy = float(np.mean(predicted == labels))
     agreement = float(np.mean(predicted == source_scores.argmax(axis=1)))

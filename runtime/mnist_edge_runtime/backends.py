@@ -55,10 +55,24 @@ def pixels_to_input(images: np.ndarray, spec: TensorSpec) -> np.ndarray:
     return np.clip(q, info.min, info.max).astype(spec.dtype)
 
 
-def output_to_scores(raw: np.ndarray, spec: TensorSpec) -> np.ndarray:
-    if not spec.quantized:
-        return raw.astype(np.float32)
-    return ((raw.astype(np.float32) - spec.zero_point) * np.float32(spec.scale)).astype(np.float32)
+def apply_activation(values: np.ndarray, activation: str | None) -> np.ndarray:
+    """Turn logits into scores: the models that output logits say which activation in their manifest."""
+    if activation is None:
+        return values
+    if activation == "sigmoid":
+        return (1.0 / (1.0 + np.exp(-values))).astype(np.float32)
+    if activation == "softmax":
+        shifted = np.exp(values - values.max(axis=-1, keepdims=True))
+        return (shifted / shifted.sum(axis=-1, keepdims=True)).astype(np.float32)
+    raise RuntimeInputError(f"unknown output activation {activation!r} in the manifest")
+
+
+def output_to_scores(raw: np.ndarray, spec: TensorSpec, activation: str | None = None) -> np.ndarray:
+    """Dequantize the model's output and apply its activation, if the model leaves that to us."""
+    values = raw.astype(np.float32)
+    if spec.quantized:
+        values = ((values - spec.zero_point) * np.float32(spec.scale)).astype(np.float32)
+    return apply_activation(values, activation)
 
 
 class TFLiteModel:
@@ -75,6 +89,7 @@ class TFLiteModel:
         self._input_index, self._output_index = inp["index"], out["index"]
         self.input = _tflite_spec(inp)
         self.output = _tflite_spec(out)
+        self.activation: str | None = None  # set from the manifest for models that output logits
         self._batch = None
 
     def run(self, x: np.ndarray) -> np.ndarray:
@@ -88,7 +103,7 @@ class TFLiteModel:
         return self.interpreter.get_tensor(self._output_index).copy()
 
     def scores(self, images: np.ndarray) -> np.ndarray:
-        return output_to_scores(self.run(pixels_to_input(images, self.input)), self.output)
+        return output_to_scores(self.run(pixels_to_input(images, self.input)), self.output, self.activation)
 
 
 def _tflite_spec(detail: dict) -> TensorSpec:
@@ -144,12 +159,13 @@ class OnnxModel:
         self._input_name, self._output_name = inp.name, out.name
         self.input = TensorSpec(tuple(int(d) for d in inp.shape[1:]), np.dtype(np.float32))
         self.output = TensorSpec(tuple(int(d) for d in out.shape[1:]), np.dtype(np.float32))
+        self.activation: str | None = None
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return self.session.run([self._output_name], {self._input_name: x})[0]
 
     def scores(self, images: np.ndarray) -> np.ndarray:
-        return output_to_scores(self.run(pixels_to_input(images, self.input)), self.output)
+        return output_to_scores(self.run(pixels_to_input(images, self.input)), self.output, self.activation)
 
 
 def missing_backend(path: Path) -> str | None:
@@ -160,9 +176,20 @@ def missing_backend(path: Path) -> str | None:
     return None if any(importlib.util.find_spec(m) for m in modules) else "no TFLite interpreter installed"
 
 
-def open_model(path: Path, backend: str | None = None, threads: int | None = None) -> TFLiteModel | OnnxModel:
-    """Open a model file by its extension on the chosen (or the best installed) backend."""
-    path = Path(path)
+def open_model(
+    path: Path, backend: str | None = None, threads: int | None = None, activation: str | None = None
+) -> TFLiteModel | OnnxModel:
+    """Open a model file by its extension on the chosen (or the best installed) backend.
+
+    ``activation`` is applied to the outputs of a model that outputs logits (its manifest says so).
+    """
+    apply_activation(np.zeros((1, 2), np.float32), activation)  # an unknown name fails here, not later
+    model = _open_model(Path(path), backend, threads)
+    model.activation = activation
+    return model
+
+
+def _open_model(path: Path, backend: str | None, threads: int | None) -> TFLiteModel | OnnxModel:
     if path.suffix == ".onnx":
         if backend not in (None, "onnxruntime"):
             raise RuntimeInputError(f"{path}: .onnx models run on onnxruntime, not {backend}")

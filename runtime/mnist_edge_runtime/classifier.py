@@ -51,7 +51,8 @@ class Classifier:
     def open(cls, path: str | Path, backend: str | None = None, threads: int | None = None) -> Classifier:
         path = Path(path)
         entry = check_model_file(path, backend)
-        return cls(path, open_model(path, backend, threads), entry)
+        activation = (entry or {}).get("output", {}).get("activation")
+        return cls(path, open_model(path, backend, threads, activation), entry)
 
     @property
     def backend(self) -> str:

@@ -108,9 +108,14 @@ def cmd_predict(args: argparse.Namespace) -> int:
     print(f"{'file':<{width}}  predicted  confidence  2nd best")
     for name, p in zip(names, results):
         print(
-            f"{name:<{width}}  {p.digit:>9}  {p.confidence:>10.4f}  {p.runner_up} ({p.runner_up_confidence:.4f})"
+            f"{name:<{width}}  {p.digit:>9}  {_confidence(p.confidence):>10}  "
+            f"{p.runner_up} ({_confidence(p.runner_up_confidence)})"
         )
     return 0
+
+
+def _confidence(value: float) -> str:
+    return f"{value:.4f}" if value >= 1e-3 or value == 0 else f"{value:.1e}"
 
 
 # --- eval: the parity check -------------------------------------------------------------------

@@ -83,6 +83,8 @@ def test_predict_batch_equals_single_calls(test_set):
     assert [p.digit for p in result] == labels[:3].tolist()
     first = result[0]
     assert first.runner_up != first.digit and first.confidence >= first.runner_up_confidence
+    # The int8 model outputs logits, so even a tiny runner-up score is resolved (not rounded to 0).
+    assert 0 < first.runner_up_confidence < 0.5
     assert len(first.scores) == 10
 
 
@@ -103,6 +105,15 @@ def test_manifest_checks(bundle_copy):
     stray.write_bytes(INT8.read_bytes())
     with pytest.raises(RuntimeInputError, match="not listed in"):
         Classifier.open(stray)
+
+
+def test_unknown_output_activation_in_the_manifest(bundle_copy):
+    manifest_path = bundle_copy / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["artifacts"]["conv2d.int8.tflite"]["output"]["activation"] = "relu6"
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(RuntimeInputError, match="unknown output activation 'relu6'"):
+        Classifier.open(bundle_copy / "conv2d.int8.tflite")
 
 
 @pytest.mark.parametrize(
