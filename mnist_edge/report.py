@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from mnist_edge_runtime.bundle import ORIGINAL_ACCURACY, parity_verdict, read_manifest
-from mnist_edge_runtime.classifier import Classifier, predictions_from_scores
+from mnist_edge_runtime.classifier import Classifier, format_confidence, predictions_from_scores
 
 from mnist_edge.data import Split
 from mnist_edge.errors import UserError
@@ -140,8 +140,8 @@ def plot_examples(result: ArtifactResult, test: Split, path: Path) -> dict:
             p = predictions[i]
             ax.imshow(test.images[i], cmap="gray", vmin=0, vmax=255)
             ax.set_title(
-                f"#{i}: predicted {p.digit} ({p.confidence:.2f})\n"
-                f"2nd best {p.runner_up} ({p.runner_up_confidence:.2f})\nactual {test.labels[i]}",
+                f"#{i}: predicted {p.digit} ({format_confidence(p.confidence, 2)})\n"
+                f"2nd best {p.runner_up} ({format_confidence(p.runner_up_confidence, 2)})\nactual {test.labels[i]}",
                 fontsize=8,
                 color="black" if row == 0 else "firebrick",
             )

@@ -42,14 +42,19 @@ class TensorSpec:
     def quantized(self) -> bool:
         return self.scale != 0.0
 
+    @property
+    def takes_raw_pixels(self) -> bool:
+        """uint8 with scale 1/255 and zero point 0: pixel values are the quantized input."""
+        return self.dtype == np.uint8 and self.zero_point == 0 and abs(self.scale * 255 - 1) < 1e-6
+
 
 def pixels_to_input(images: np.ndarray, spec: TensorSpec) -> np.ndarray:
     """(N, 28, 28) uint8 pixels -> the model's input tensor (float [0, 1] or quantized)."""
     x = images.reshape((len(images), *spec.shape))
     if not spec.quantized:
         return (x.astype(np.float32) / np.float32(255.0)).astype(spec.dtype)
-    if spec.dtype == np.uint8 and spec.zero_point == 0 and abs(spec.scale * 255 - 1) < 1e-6:
-        return x.astype(np.uint8)  # the usual case: the model takes raw pixels
+    if spec.takes_raw_pixels:
+        return x if x.dtype == np.uint8 else x.astype(np.uint8)  # the usual case: no arithmetic at all
     info = np.iinfo(spec.dtype)
     q = np.round(x.astype(np.float32) / np.float32(255.0) / np.float32(spec.scale)) + spec.zero_point
     return np.clip(q, info.min, info.max).astype(spec.dtype)
@@ -75,6 +80,21 @@ def output_to_scores(raw: np.ndarray, spec: TensorSpec, activation: str | None =
     return apply_activation(values, activation)
 
 
+def score_converter(spec: TensorSpec, activation: str | None):
+    """A fast ``raw output -> scores`` function for one model.
+
+    A quantized output has only 256 possible values, so dequantization and an
+    element-wise activation become one table look-up (this is the hot path of a
+    one-image call, where numpy's per-operation cost dominates).
+    """
+    if not spec.quantized or activation not in (None, "sigmoid"):
+        return lambda raw: output_to_scores(raw, spec, activation)
+    info = np.iinfo(spec.dtype)
+    levels = np.arange(info.min, info.max + 1)
+    table = output_to_scores(levels, spec, activation)
+    return lambda raw: table[raw.astype(np.int64) - info.min]
+
+
 class TFLiteModel:
     """One ``.tflite`` model on one interpreter; the batch size follows the input."""
 
@@ -89,21 +109,35 @@ class TFLiteModel:
         self._input_index, self._output_index = inp["index"], out["index"]
         self.input = _tflite_spec(inp)
         self.output = _tflite_spec(out)
-        self.activation: str | None = None  # set from the manifest for models that output logits
+        self.activation = None  # set from the manifest for models that output logits
         self._batch = None
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        """Run one batch already in the model's input form; returns the raw output."""
+        """Run one batch already in the model's input form; returns (a copy of) the raw output."""
+        return self._invoke(x).copy()
+
+    def _invoke(self, x: np.ndarray) -> np.ndarray:
+        # The interpreter's own output buffer: valid until the next call.
         if self._batch != len(x):
             self.interpreter.resize_tensor_input(self._input_index, list(x.shape))
             self.interpreter.allocate_tensors()
             self._batch = len(x)
         self.interpreter.set_tensor(self._input_index, x)
         self.interpreter.invoke()
-        return self.interpreter.get_tensor(self._output_index).copy()
+        return self.interpreter.get_tensor(self._output_index)
+
+    @property
+    def activation(self) -> str | None:
+        return self._activation
+
+    @activation.setter
+    def activation(self, name: str | None) -> None:
+        self._activation = name
+        self._to_scores = score_converter(self.output, name)
 
     def scores(self, images: np.ndarray) -> np.ndarray:
-        return output_to_scores(self.run(pixels_to_input(images, self.input)), self.output, self.activation)
+        # Both converters build a new array, so the interpreter's buffer is not handed out.
+        return self._to_scores(self._invoke(pixels_to_input(images, self.input)))
 
 
 def _tflite_spec(detail: dict) -> TensorSpec:

@@ -30,6 +30,11 @@ class Prediction:
         }
 
 
+def format_confidence(value: float, digits: int = 4) -> str:
+    """0.9961, or 1.2e-06 for the tiny scores a runner-up often has."""
+    return f"{value:.{digits}f}" if value >= 10**-digits or value == 0 else f"{value:.1e}"
+
+
 def predictions_from_scores(scores: np.ndarray) -> list[Prediction]:
     """Best and second-best digit per row (the original's 'second best' column)."""
     order = np.argsort(-scores, axis=1, kind="stable")

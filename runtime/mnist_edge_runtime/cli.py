@@ -16,7 +16,7 @@ import numpy as np
 
 from mnist_edge_runtime.backends import BACKENDS, missing_backend
 from mnist_edge_runtime.bundle import DEFAULT_MODEL, ORIGINAL_ACCURACY, parity_verdict, read_manifest
-from mnist_edge_runtime.classifier import Classifier, predictions_from_scores
+from mnist_edge_runtime.classifier import Classifier, format_confidence, predictions_from_scores
 from mnist_edge_runtime.errors import RuntimeInputError
 from mnist_edge_runtime.idx import read_images_and_labels
 
@@ -108,14 +108,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
     print(f"{'file':<{width}}  predicted  confidence  2nd best")
     for name, p in zip(names, results):
         print(
-            f"{name:<{width}}  {p.digit:>9}  {_confidence(p.confidence):>10}  "
-            f"{p.runner_up} ({_confidence(p.runner_up_confidence)})"
+            f"{name:<{width}}  {p.digit:>9}  {format_confidence(p.confidence):>10}  "
+            f"{p.runner_up} ({format_confidence(p.runner_up_confidence)})"
         )
     return 0
-
-
-def _confidence(value: float) -> str:
-    return f"{value:.4f}" if value >= 1e-3 or value == 0 else f"{value:.1e}"
 
 
 # --- eval: the parity check -------------------------------------------------------------------
