@@ -11,6 +11,7 @@ from typing import Annotated
 
 import click
 import typer
+from mnist_edge_runtime.errors import RuntimeInputError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -39,13 +40,13 @@ def _commands() -> None:
 
 
 def user_errors(command: Callable) -> Callable:
-    """Turn a :class:`UserError` raised by a command into one line on stderr and its exit code."""
+    """Turn a user's error raised by a command into one line on stderr and its exit code."""
 
     @functools.wraps(command)
     def wrapper(*args: object, **kwargs: object) -> object:
         try:
             return command(*args, **kwargs)
-        except UserError as exc:
+        except (UserError, RuntimeInputError) as exc:  # the runtime's checks, used by export and report
             print_error(str(exc))
             raise typer.Exit(exc.exit_code) from None
 

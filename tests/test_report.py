@@ -56,3 +56,14 @@ def test_examples_are_the_least_sure_right_and_most_sure_wrong():
 def test_report_without_a_bundle_exits_2(tmp_path):
     result = CliRunner().invoke(app, ["report", "--bundle", str(tmp_path), "--out", str(tmp_path / "r")])
     assert result.exit_code == 2 and "no manifest.json" in result.output
+
+
+def test_report_on_a_damaged_bundle_exits_2(tmp_path):
+    import shutil
+
+    bundle = tmp_path / "export"
+    shutil.copytree(BUNDLE, bundle)
+    (bundle / "flat.int8.tflite").write_bytes(b"TFL3 but damaged")
+    result = CliRunner().invoke(app, ["report", "--bundle", str(bundle), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2
+    assert "the manifest says" in result.output and "Traceback" not in result.output
