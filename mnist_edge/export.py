@@ -14,11 +14,14 @@ bundle or the new one, never a manifest that points at a half-written file.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +30,7 @@ import numpy as np
 from mnist_edge_runtime.backends import apply_activation
 from mnist_edge_runtime.bundle import read_manifest, sha256_file
 from mnist_edge_runtime.errors import RuntimeInputError
+from mnist_edge_runtime.quiet import native_stderr_silenced
 
 from mnist_edge.data import Mnist
 from mnist_edge.errors import GateFailedError, UserError
@@ -340,6 +344,23 @@ def _job(name: str, data: Mnist, runs: Path, calibration_size: int, qat_provider
     )
 
 
+@contextlib.contextmanager
+def converter_chatter_silenced() -> Iterator[None]:
+    """Keep the converters' notes (C++ stderr, Python warnings, root-logger advice) off the screen.
+
+    Failures still raise; the validation table says what each artifact is worth.
+    """
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with native_stderr_silenced(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        root.setLevel(level)
+
+
 def _export_all(
     jobs: list[ExportJob], formats: list[ExportFormat], staging: Path, progress: ExportProgress, gates: Gates
 ) -> Iterator[ExportedArtifact]:
@@ -354,7 +375,9 @@ def _export_all(
             filename = fmt.filename(job.model_name)
             progress.step(f"{filename}: converting")
             path = staging / filename
-            path.write_bytes(fmt.build(job))
+            with converter_chatter_silenced():
+                content = fmt.build(job)
+            path.write_bytes(content)
             source_scores, source = float_scores, "float"
             activation = OUTPUT_ACTIVATION[job.model_name] if fmt.outputs_logits else None
             if fmt.format == "tflite" and fmt.precision == "int8":

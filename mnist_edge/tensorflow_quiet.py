@@ -9,27 +9,9 @@ Python exception as usual.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-from collections.abc import Iterator
+from mnist_edge_runtime.quiet import native_stderr_silenced
 
-
-@contextlib.contextmanager
-def _stderr_fd_silenced() -> Iterator[None]:
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-with _stderr_fd_silenced():
+with native_stderr_silenced():
     import tensorflow as tf
     import tf_keras as keras
 

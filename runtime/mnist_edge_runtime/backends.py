@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_edge_runtime.errors import RuntimeInputError
+from mnist_edge_runtime.quiet import native_stderr_silenced
 
 TFLITE_BACKENDS = ("litert", "tflite-runtime", "tensorflow")
 ONNX_BACKENDS = ("onnxruntime",)
@@ -101,7 +102,8 @@ class TFLiteModel:
     def __init__(self, path: Path, backend: str | None = None, threads: int | None = None):
         self.backend, interpreter_class = _tflite_interpreter(backend)
         try:
-            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+            with native_stderr_silenced():
+                self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
         except (ValueError, RuntimeError) as exc:
             raise RuntimeInputError(f"{path}: not a loadable TFLite model ({exc})") from None
         inp = self.interpreter.get_input_details()[0]
@@ -120,7 +122,8 @@ class TFLiteModel:
         # The interpreter's own output buffer: valid until the next call.
         if self._batch != len(x):
             self.interpreter.resize_tensor_input(self._input_index, list(x.shape))
-            self.interpreter.allocate_tensors()
+            with native_stderr_silenced():  # the XNNPACK delegate announces itself here
+                self.interpreter.allocate_tensors()
             self._batch = len(x)
         self.interpreter.set_tensor(self._input_index, x)
         self.interpreter.invoke()
