@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 import os
 import shutil
@@ -34,7 +33,7 @@ from mnist_edge_runtime.quiet import native_stderr_silenced
 
 from mnist_edge.data import Mnist
 from mnist_edge.errors import GateFailedError, UserError
-from mnist_edge.files import ensure_writable_dir, write_json_atomically
+from mnist_edge.files import ensure_writable_dir, read_json, write_json_atomically
 from mnist_edge.models import OUTPUT_ACTIVATION, load_model, model_input
 from mnist_edge.tensorflow_quiet import keras, tf
 from mnist_edge.validate import Gates, Validation, validate_artifact
@@ -291,7 +290,7 @@ def load_trained(model: str, runs: Path) -> tuple[keras.Model, dict]:
         float_model = load_model(str(path))
     except Exception as exc:  # a damaged zip, wrong config, foreign file: all mean "not our model"
         raise UserError(f"{path}: cannot load the model ({str(exc).splitlines()[0][:200]})") from None
-    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    record = read_json(record_path) if record_path.is_file() else {}
     return float_model, record
 
 

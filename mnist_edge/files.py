@@ -28,5 +28,16 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def read_json(path: Path) -> dict:
+    """A JSON file this tool wrote (run record, checkpoint state), or a UserError saying it is damaged."""
+    try:
+        payload = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable ({exc}); delete it or choose another folder") from None
+    if not isinstance(payload, dict):
+        raise UserError(f"{path}: not a JSON object; delete it or choose another folder")
+    return payload
+
+
 def write_json_atomically(path: Path, payload: dict) -> None:
     write_bytes_atomically(path, (json.dumps(payload, indent=2) + "\n").encode())

@@ -20,7 +20,6 @@ Two details matter on this stack:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from collections.abc import Callable
@@ -31,7 +30,8 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 
 from mnist_edge.data import Mnist
-from mnist_edge.files import write_json_atomically
+from mnist_edge.errors import UserError
+from mnist_edge.files import read_json, write_json_atomically
 from mnist_edge.models import MaxAbsNormalization, model_input
 from mnist_edge.tensorflow_quiet import keras, tf
 from mnist_edge.train import TrainConfig, accuracy, default_config, epoch_dataset, loss_for
@@ -270,8 +270,12 @@ def load_or_train_qat(
         and record_path.is_file()
         and model_path.stat().st_mtime >= float_path.stat().st_mtime
     ):
-        run_record["qat"] = json.loads(record_path.read_text())
-        return load_qat_model(float_model, model_path)
+        try:
+            qat = load_qat_model(float_model, model_path)
+            run_record["qat"] = read_json(record_path)
+            return qat
+        except (OSError, ValueError, UserError):
+            pass  # a damaged cache is not an error: train it again below
     train_config = (
         TrainConfig(**run_record["config"]) if "config" in run_record else default_config(model_name)
     )

@@ -9,7 +9,6 @@ of epoch ``e`` continues exactly as if it had never stopped.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -20,8 +19,8 @@ import numpy as np
 
 from mnist_edge.data import Mnist, Split
 from mnist_edge.errors import UserError
-from mnist_edge.files import ensure_writable_dir, write_json_atomically
-from mnist_edge.models import build_model, model_input
+from mnist_edge.files import ensure_writable_dir, read_json, write_json_atomically
+from mnist_edge.models import build_model, load_model, model_input
 from mnist_edge.tensorflow_quiet import keras, tf
 from mnist_edge.versions import package_versions
 
@@ -79,9 +78,14 @@ def random_affine(images: tf.Tensor, config: TrainConfig, seed: tf.Tensor) -> tf
     )
 
 
+def epoch_seed_of(config: TrainConfig, epoch: int) -> int:
+    """The seed of everything random in one epoch: data order, augmentation, dropout masks."""
+    return config.seed * 100_003 + epoch
+
+
 def epoch_dataset(split: Split, config: TrainConfig, epoch: int) -> tf.data.Dataset:
     """Shuffled, augmented batches for one epoch; a pure function of (seed, epoch)."""
-    epoch_seed = config.seed * 100_003 + epoch
+    epoch_seed = epoch_seed_of(config, epoch)
     order = np.random.default_rng(epoch_seed).permutation(len(split))
     images = split.images[order][..., None]
     labels = split.labels[order].astype(np.int32)
@@ -195,7 +199,7 @@ def train(
 
     history, first_epoch, elapsed = [], 0, 0.0
     if resume and manager.latest_checkpoint and state_path.exists():
-        state = json.loads(state_path.read_text())
+        state = read_json(state_path)
         if state["config"] != asdict(config):
             raise UserError(
                 f"{run_dir}: the checkpoint was made with other settings; "
@@ -211,7 +215,7 @@ def train(
     started = time.perf_counter() - elapsed
     for epoch in range(first_epoch, config.epochs):
         epoch_start = time.perf_counter()
-        reseed_dropout(model, config.seed * 100_003 + epoch)
+        reseed_dropout(model, epoch_seed_of(config, epoch))
         progress.epoch_started(epoch, config.epochs, steps_per_epoch)
         fit = model.fit(
             epoch_dataset(data.train, config, epoch),
@@ -266,12 +270,10 @@ def train(
 
 def _finished_run(run_dir: Path, config: TrainConfig) -> TrainResult | None:
     """The completed run in ``run_dir`` if it was made with ``config``, else None."""
-    from mnist_edge.models import load_model
-
     model_path, record_path = run_dir / "model.keras", run_dir / "run.json"
     if not (model_path.is_file() and record_path.is_file()):
         return None
-    record = json.loads(record_path.read_text())
+    record = read_json(record_path)
     if record.get("config") != asdict(config) or len(record.get("history", [])) != config.epochs:
         return None
     return TrainResult(load_model(str(model_path)), record, model_path, record_path)

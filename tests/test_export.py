@@ -155,6 +155,10 @@ def test_missing_or_corrupt_source_model(tmp_path, small, runs):
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(UserError, match="cannot load the model"):
         export(small, damaged, tmp_path / "export", select_formats("tflite"))
+    shutil.copy2(runs / "flat" / "model.keras", path)
+    (damaged / "flat" / "run.json").write_text("{ half a record")
+    with pytest.raises(UserError, match="run.json: unreadable"):
+        export(small, damaged, tmp_path / "export", select_formats("tflite"))
 
 
 def test_int8_tflite_runs_on_uint8_pixels_unchanged(tmp_path, small, runs):

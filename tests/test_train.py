@@ -79,3 +79,14 @@ def test_resume_after_an_interrupted_epoch_matches_an_uninterrupted_run(tmp_path
     resumed = train(config, small, tmp_path / "resumed", resume=True)
     assert [h["epoch"] for h in resumed.record["history"]] == [1, 2]
     assert_same_weights(weights(resumed.model), uninterrupted)
+
+
+def test_resume_from_a_damaged_checkpoint_state_is_a_clear_error(tmp_path, small):
+    from mnist_edge.errors import UserError
+
+    config = default_config("flat", epochs=1, batch_size=64)
+    train(config, small, tmp_path)
+    (tmp_path / "flat" / "run.json").unlink()  # not finished, so resume reads the checkpoint state
+    (tmp_path / "flat" / "checkpoints" / "state.json").write_text("not json")
+    with pytest.raises(UserError, match="state.json: unreadable"):
+        train(config, small, tmp_path, resume=True)

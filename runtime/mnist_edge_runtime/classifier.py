@@ -56,7 +56,8 @@ class Classifier:
     def open(cls, path: str | Path, backend: str | None = None, threads: int | None = None) -> Classifier:
         path = Path(path)
         entry = check_model_file(path, backend)
-        activation = (entry or {}).get("output", {}).get("activation")
+        output = (entry or {}).get("output")
+        activation = output.get("activation") if isinstance(output, dict) else None
         return cls(path, open_model(path, backend, threads, activation), entry)
 
     @property
