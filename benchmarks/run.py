@@ -30,6 +30,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
+from mnist_edge_runtime.machine import describe_machine  # noqa: E402
 
 BATCH = 256
 ORIGINAL = {"conv2d": 0.9932, "flat": 0.9746}
@@ -219,7 +220,9 @@ def training_to_original(runs: Path) -> dict:
 
 
 def markdown(results: dict) -> str:
+    cpu = results["cpu"]
     lines = [
+        f"CPU: **{cpu['model']}** ({cpu['machine']}; int8-relevant features: {' '.join(cpu['features']) or 'none'}).",
         f"Machine: {results['machine']}. One thread everywhere; medians after warm-up.",
         "",
         "| artifact | runs on | 1 image (ms) | batch of 256 (ms) | images/s (batch) |",
@@ -312,8 +315,10 @@ def main() -> None:
             inference += json.loads(done.stdout.strip().splitlines()[-1])
         inference += bench_runtime_models(artifacts, images, "onnxruntime", args.repeat)
     results = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.processor() or platform.platform()}, "
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}, "
         f"Python {platform.python_version()}",
+        # int8 speed depends on the instruction set (VNNI / dot-product): every figure names its CPU.
+        "cpu": describe_machine()["cpu"],
         "inference": inference,
         "startup": bench_startup(args.bundle),
         "wrapper": bench_wrapper_overhead(args.bundle, images, args.repeat),

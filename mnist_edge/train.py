@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from mnist_edge_runtime.machine import cpu_description
 
 from mnist_edge.data import Mnist, Split
 from mnist_edge.errors import UserError
@@ -260,6 +261,7 @@ def train(
         "validation_accuracy": history[-1]["val_accuracy"] if history else None,
         "test_accuracy": round(test_accuracy, 6),
         "wall_seconds": round(wall, 1),
+        "cpu": cpu_description(),  # the wall time is this CPU's
         "versions": package_versions(),
         "model_file": model_path.name,
     }

@@ -30,6 +30,12 @@ def test_committed_manifest_matches_its_files():
         path = BUNDLE / name
         assert entry["sha256"] == sha256_file(path) and entry["bytes"] == path.stat().st_size
         assert entry["validation"]["passed"] and entry["validation"]["test_images"] == 10000
+        # Where the figure was measured: int8 results and speed depend on the CPU's instruction set.
+        measured_on = entry["validation"]["measured_on"]
+        assert measured_on["cpu"]["model"] and measured_on["cpu"]["machine"]
+        assert isinstance(measured_on["cpu"]["features"], list)
+        backend = "onnxruntime" if name.endswith(".onnx") else "ai-edge-litert"
+        assert measured_on["interpreters"][backend]
     files = {p.name for p in BUNDLE.iterdir()} - {"manifest.json"}
     assert files == names  # nothing unlisted
     assert sum(p.stat().st_size for p in BUNDLE.iterdir()) <= 10 * 1000 * 1000

@@ -19,6 +19,7 @@ from mnist_edge_runtime.bundle import DEFAULT_MODEL, ORIGINAL_ACCURACY, parity_v
 from mnist_edge_runtime.classifier import Classifier, format_confidence, predictions_from_scores
 from mnist_edge_runtime.errors import RuntimeInputError
 from mnist_edge_runtime.idx import read_images_and_labels
+from mnist_edge_runtime.machine import describe_machine, one_line
 
 EXIT_PARITY_FAILED = 1
 DEFAULT_BUNDLE = Path(os.environ.get("MNIST_EDGE_BUNDLE", "export"))
@@ -143,6 +144,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         rows.append(
             {
                 "artifact": path.name,
+                "manifest_measured_on": (entry.get("validation") or {}).get("measured_on"),
                 "backend": classifier.backend,
                 "images": len(labels),
                 "accuracy": accuracy,
@@ -152,13 +154,26 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 "problems": problems,
             }
         )
+    here = describe_machine()
     if args.predictions:
         args.predictions.write_text(json.dumps(predictions) + "\n")
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps([{**row, "machine": here} for row in rows], indent=2))
     else:
+        _print_machines(here, rows)
         _print_eval_table(rows)
     return EXIT_PARITY_FAILED if failed else 0
+
+
+def _print_machines(here: dict, rows: list[dict]) -> None:
+    """This machine beside the one(s) the manifest's figures were measured on."""
+    print(f"this machine:         {one_line(here)}")
+    recorded = []
+    for row in rows:
+        if row["manifest_measured_on"] not in recorded:
+            recorded.append(row["manifest_measured_on"])
+    for machine in recorded:
+        print(f"manifest measured on: {one_line(machine)}")
 
 
 def _pp(value: float | None) -> str:

@@ -17,6 +17,7 @@ from mnist_edge_runtime.bundle import read_manifest
 from mnist_edge_runtime.classifier import Classifier
 from mnist_edge_runtime.cli import main
 from mnist_edge_runtime.errors import RuntimeInputError
+from mnist_edge_runtime.machine import describe_machine, one_line
 from mnist_edge_runtime.preprocess import to_mnist
 
 HAVE_LITERT = importlib.util.find_spec("ai_edge_litert") is not None
@@ -319,4 +320,43 @@ def test_main_returns_exit_code_for_parity_failure(bundle_copy, monkeypatch, cap
             ]
         )
     assert exit_info.value.code == 1
-    assert "FAIL" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "FAIL" in out
+    # This machine is printed beside the one the manifest's figure was measured on.
+    recorded = manifest["artifacts"]["flat.int8.tflite"]["validation"]["measured_on"]
+    assert f"this machine:         {one_line(describe_machine())}" in out
+    assert f"manifest measured on: {one_line(recorded)}" in out
+
+
+X86_CPUINFO = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Some Xeon
+flags\t\t: fpu sse4_2 avx avx2 fma avx512f avx512bw avx512_vnni
+
+processor\t: 1
+model name\t: Some Xeon
+flags\t\t: fpu
+"""
+ARM_CPUINFO = """processor\t: 0
+BogoMIPS\t: 108.00
+Features\t: fp asimd evtstrm crc32 cpuid asimddp
+CPU implementer\t: 0x41
+CPU part\t: 0xd0b
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "model", "features"),
+    [
+        (X86_CPUINFO, "Some Xeon", ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni"]),
+        (ARM_CPUINFO, "Arm implementer 0x41 part 0xd0b", ["asimd", "asimddp"]),
+    ],
+)
+def test_cpu_description_names_the_kernel_features(monkeypatch, tmp_path, text, model, features):
+    from mnist_edge_runtime import machine
+
+    monkeypatch.setattr(machine, "_cpuinfo", lambda: machine.parse_cpuinfo(text))
+    monkeypatch.setattr(machine.platform, "processor", lambda: "")
+    described = machine.cpu_description()
+    assert described["model"] == model and described["features"] == features
+    assert one_line({"cpu": described, "interpreters": {"onnxruntime": "1.0"}}).endswith("; onnxruntime 1.0")

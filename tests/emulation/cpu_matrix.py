@@ -1,0 +1,204 @@
+"""The instruction-set matrix: do the int8 models predict the same on every CPU class?
+
+    python tests/emulation/cpu_matrix.py --litert-python P1 --tflite-python P2 [--images N] [--json FILE]
+
+P1 is an x86_64 Python with mnist-edge-runtime, ai-edge-litert and onnxruntime; P2 one with
+mnist-edge-runtime and tflite-runtime 2.14 (numpy < 2). Each int8 artifact of ``export/`` runs on
+the first N test images (default 2,000) in each interpreter set-up on:
+
+* this machine's CPU, natively (the reference);
+* an SSE4.2-only x86_64 CPU (``qemu-x86_64 -cpu Nehalem``) and an AVX2 one (``-cpu Haswell-noTSX``);
+  qemu's TCG has no AVX-512 or VNNI, so those paths are covered only where the native CPU has them;
+* a Raspberry Pi 4 core (``qemu-aarch64 -cpu cortex-a72``, no dot-product instructions) with
+  Debian's aarch64 Python and the aarch64 wheels of the very versions the x86_64 Python has.
+
+Every run is compared image by image with the native run of the same interpreter: the top-1
+prediction must be identical on every image (exit 1 otherwise), and the largest score difference
+is reported. qemu-user 10 and the aarch64 sysroot are fetched and cached by the scripts beside this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+INT8_TFLITE = ["conv2d.int8.tflite", "flat.int8.tflite"]
+INT8_ONNX = ["conv2d.int8.onnx", "flat.int8.onnx"]
+# pip does not widen --platform to older glibc tags by itself: every manylinux tag up to bookworm's 2.36.
+AARCH64_PLATFORMS = [
+    f"manylinux{tag}_aarch64"
+    for tag in ("2014", "_2_17", "_2_24", "_2_26", "_2_27", "_2_28", "_2_31", "_2_34", "_2_35", "_2_36")
+]
+
+
+@dataclass(frozen=True)
+class Setup:
+    """One interpreter set-up: the x86_64 Python that has it, and the artifacts it runs."""
+
+    name: str  # the runtime's backend name for .tflite files
+    python: str
+    packages: tuple[str, ...]  # installed for aarch64 at the versions the x86_64 Python has
+    models: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Cpu:
+    name: str
+    emulated_arch: str | None  # None: native; else "x86_64" or "aarch64"
+    qemu_cpu: str | None = None
+
+
+CPUS = [
+    Cpu("native", None),
+    Cpu("x86_64 Nehalem (SSE4.2, no AVX)", "x86_64", "Nehalem"),
+    Cpu("x86_64 Haswell (AVX2, FMA)", "x86_64", "Haswell-noTSX"),
+    Cpu("aarch64 Cortex-A72 (Pi 4)", "aarch64", "cortex-a72"),
+]
+
+
+def run(command: list[str], env: dict | None = None) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        sys.exit(
+            f"cpu_matrix: {' '.join(command[:4])} ... failed ({done.returncode}):\n{done.stderr[-2000:]}"
+        )
+    return done.stdout.strip()
+
+
+def installed_versions(python: str, packages: tuple[str, ...]) -> dict[str, str]:
+    code = "import sys, json; from importlib.metadata import version; print(json.dumps({p: version(p) for p in sys.argv[1:]}))"
+    return json.loads(run([python, "-c", code, *packages]))
+
+
+def aarch64_site(sysroot: Path, versions: dict[str, str]) -> Path:
+    """aarch64 wheels of exactly ``versions``, installed once into a cached folder."""
+    pins = sorted(f"{name}=={v}" for name, v in versions.items())
+    site = sysroot / f"site-{hashlib.sha256(' '.join(pins).encode()).hexdigest()[:12]}"
+    if not (site / ".complete").exists():
+        platforms = [arg for tag in AARCH64_PLATFORMS for arg in ("--platform", tag)]
+        run(
+            [sys.executable, "-m", "pip", "install", "-q", "--only-binary=:all:", "--implementation", "cp"]
+            + ["--python-version", "3.11", "--abi", "cp311", *platforms, "--target", str(site), *pins]
+        )
+        (site / ".complete").touch()
+    return site
+
+
+def command_for(cpu: Cpu, setup: Setup, qemu: Path, sysroot: Path, site: Path) -> tuple[list[str], dict]:
+    env = dict(os.environ)
+    if cpu.emulated_arch is None:
+        return [setup.python], env
+    if cpu.emulated_arch == "x86_64":
+        return [str(qemu / "qemu-x86_64"), "-cpu", cpu.qemu_cpu, setup.python], env
+    env["PYTHONPATH"] = f"{site}{os.pathsep}{REPO / 'runtime'}"
+    emulator = [str(qemu / "qemu-aarch64"), "-cpu", cpu.qemu_cpu, "-L", str(sysroot / "sysroot")]
+    return [*emulator, str(sysroot / "sysroot/usr/bin/python3.11")], env
+
+
+def compare(reference: np.ndarray, other: np.ndarray) -> dict:
+    differ = np.flatnonzero(reference.argmax(axis=1) != other.argmax(axis=1))
+    return {
+        "images": len(reference),
+        "top1_identical": len(differ) == 0,
+        "top1_differences": differ[:20].tolist(),
+        "max_abs_score_diff": float(np.max(np.abs(reference - other))) if len(reference) else 0.0,
+        "bit_identical": bool(np.array_equal(reference, other)),
+    }
+
+
+def dump_scores(
+    cpu: Cpu, setup: Setup, paths: dict, images: int, out: Path
+) -> tuple[np.lib.npyio.NpzFile, float]:
+    """Run dump_scores.py for one (CPU, interpreter) pair; returns its scores and the seconds it took."""
+    command, env = command_for(cpu, setup, paths["qemu"], paths["sysroot"], paths["site"][setup.name])
+    models = [str(REPO / "export" / m) for m in setup.models]
+    started = time.perf_counter()
+    run([*command, str(HERE / "dump_scores.py"), str(out), setup.name, str(images), *models], env)
+    return np.load(out), time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--litert-python", required=True)
+    parser.add_argument("--tflite-python", required=True)
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    args = parser.parse_args()
+
+    setups = [
+        Setup(
+            "litert",
+            args.litert_python,
+            ("numpy", "ai-edge-litert", "onnxruntime"),
+            (*INT8_TFLITE, *INT8_ONNX),
+        ),
+        Setup("tflite-runtime", args.tflite_python, ("numpy", "tflite-runtime"), tuple(INT8_TFLITE)),
+    ]
+    paths = {
+        "qemu": Path(run([str(HERE / "fetch_qemu.sh")])),
+        "sysroot": Path(run([str(HERE / "build_sysroot.sh")])),
+    }
+    versions = {s.name: installed_versions(s.python, s.packages) for s in setups}
+    paths["site"] = {s.name: aarch64_site(paths["sysroot"], versions[s.name]) for s in setups}
+    describe = "import json, mnist_edge_runtime.machine as m; print(json.dumps(m.describe_machine()))"
+    native = json.loads(run([args.litert_python, "-c", describe]))
+    cpu = native["cpu"]
+    print(f"native CPU: {cpu['model']} ({' '.join(cpu['features'])}); {args.images} test images")
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, ThreadPoolExecutor(os.cpu_count() or 1) as pool:
+        # Each run is one single-threaded process: as many run at once as there are cores.
+        jobs = {
+            (setup.name, cpu.name): pool.submit(
+                dump_scores, cpu, setup, paths, args.images, Path(tmp, f"{setup.name}-{cpu.qemu_cpu}.npz")
+            )
+            for setup in setups
+            for cpu in CPUS
+        }
+        for setup in setups:
+            reference, _ = jobs[(setup.name, "native")].result()
+            for cpu in CPUS[1:]:
+                scores, seconds = jobs[(setup.name, cpu.name)].result()
+                for model in setup.models:
+                    row = {"interpreter": setup.name, "versions": versions[setup.name], "cpu": cpu.name}
+                    row |= {"artifact": model, **compare(reference[model], scores[model])}
+                    rows.append({**row, "seconds": round(seconds, 1)})
+                    _print_row(row)
+    if args.json:
+        args.json.write_text(
+            json.dumps({"native": native, "images": args.images, "rows": rows}, indent=2) + "\n"
+        )
+    failed = [r for r in rows if not r["top1_identical"]]
+    print(
+        "all int8 predictions identical to native" if not failed else f"{len(failed)} runs DIFFER from native"
+    )
+    return 1 if failed else 0
+
+
+def _print_row(r: dict) -> None:
+    verdict = "identical top-1" if r["top1_identical"] else f"DIFFER at {r['top1_differences']}"
+    exact = (
+        ", bit-identical scores"
+        if r["bit_identical"]
+        else f", max |score diff| {r['max_abs_score_diff']:.3g}"
+    )
+    print(
+        f"  {r['interpreter']:<14} {r['cpu']:<32} {r['artifact']:<20} {r['images']} images: {verdict}{exact}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
