@@ -8,8 +8,11 @@ stays exactly as it was.
 
 The bundle folder holds ``<model>.<precision>.<ext>`` files and
 ``manifest.json``. It is built in a staging folder beside the output and
-swapped in with two renames, so an interrupted export leaves either the old
-bundle or the new one, never a manifest that points at a half-written file.
+swapped in atomically (``swap_in``), so an interrupted export leaves either the
+old bundle or the new one, never a manifest that points at a half-written file.
+Export never deletes what it did not write: a non-empty folder that is not a
+bundle is refused, and files in a bundle that the manifest does not list are
+kept as they are.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import datetime as dt
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -246,8 +250,19 @@ def output_spec(model: str, path: Path, outputs_logits: bool) -> dict:
 
 
 def read_existing_manifest(bundle: Path) -> dict:
-    """The bundle's current manifest, or an empty one for a new bundle."""
+    """The bundle's current manifest, or an empty one for a new (missing or empty) folder.
+
+    A folder that holds anything but is not one of our bundles is refused: export would
+    otherwise replace a user's folder.
+    """
+    if bundle.exists() and not bundle.is_dir():
+        raise UserError(f"{bundle}: exists and is not a folder")
     if not (bundle / "manifest.json").exists():
+        if bundle.exists() and any(bundle.iterdir()):
+            raise UserError(
+                f"{bundle}: folder is not empty and holds no manifest.json: not an export bundle "
+                "(choose a new or empty folder for --out)"
+            )
         return {"artifacts": {}}
     try:
         return read_manifest(bundle)
@@ -255,14 +270,68 @@ def read_existing_manifest(bundle: Path) -> dict:
         raise UserError(str(exc)) from None
 
 
+def carry_over(bundle: Path, staging: Path) -> None:
+    """Put everything of the old bundle that this export did not make into ``staging``, unchanged.
+
+    Files are hard-linked, not copied: after the swap they are the very same files (same inode,
+    contents and times), so nothing the user had is lost when the old folder's names are removed.
+    """
+    for source in sorted(bundle.rglob("*")):
+        target = staging / source.relative_to(bundle)
+        if target.exists() or target.is_symlink():
+            continue  # remade by this export (or a folder already created)
+        if source.is_symlink():
+            target.symlink_to(os.readlink(source))
+        elif source.is_dir():
+            target.mkdir()
+            shutil.copystat(source, target)
+        else:
+            try:
+                os.link(source, target)
+            except OSError as exc:
+                raise UserError(
+                    f"{source}: cannot keep this file through the export ({exc.strerror}); "
+                    "move it out of the bundle or export to a new folder"
+                ) from None
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if not hasattr(libc, "renameat2"):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    done = libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    return done == 0
+
+
 def swap_in(staging: Path, bundle: Path) -> None:
-    """Replace ``bundle`` by ``staging`` with two renames (the old one is kept until the second)."""
+    """Publish ``staging`` as ``bundle``: a kill at any moment leaves the old bundle or the new one.
+
+    A new bundle is one rename. An existing one is exchanged with the staging folder in one
+    atomic step where the system can (Linux); elsewhere two renames, the old bundle kept
+    aside until the second, and put back by ``recover_interrupted_swap`` if a kill comes between.
+    Only then is the old folder removed: it holds nothing but what this tool wrote before
+    and second names of the files ``carry_over`` linked into the new bundle.
+    """
+    if not bundle.exists():
+        os.replace(staging, bundle)
+        return
+    if not any(bundle.iterdir()):  # the user's empty folder: fill it, the manifest last
+        for path in sorted(staging.iterdir(), key=lambda p: p.name == "manifest.json"):
+            os.replace(path, bundle / path.name)
+        return
+    if _exchange(staging, bundle):
+        shutil.rmtree(staging)
+        return
     previous = bundle.with_name(bundle.name + ".previous")
-    shutil.rmtree(previous, ignore_errors=True)
-    if bundle.exists():
-        os.replace(bundle, previous)
+    os.replace(bundle, previous)
     os.replace(staging, bundle)
-    shutil.rmtree(previous, ignore_errors=True)
+    shutil.rmtree(previous)
 
 
 def recover_interrupted_swap(bundle: Path) -> None:
@@ -319,10 +388,11 @@ def export_models(
     gates = gates or Gates()
     if calibration_size < 1:
         raise UserError("--calibration-size must be at least 1")
+    bundle = bundle.resolve()  # `--out .` has no name to put a staging folder beside
     recover_interrupted_swap(bundle)
-    ensure_writable_dir(bundle.parent if bundle.parent != Path("") else Path("."))
-    jobs = [_job(name, data, runs, calibration_size, qat_provider) for name in models]
     manifest = read_existing_manifest(bundle)
+    ensure_writable_dir(bundle.parent)
+    jobs = [_job(name, data, runs, calibration_size, qat_provider) for name in models]
     staging = Path(tempfile.mkdtemp(prefix=f".{bundle.name}.staging-", dir=bundle.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; the bundle is for everyone to read
     try:
@@ -333,7 +403,9 @@ def export_models(
                 "validation failed, bundle left unchanged: "
                 + "; ".join(f"{a.filename}: {', '.join(a.validation.failures())}" for a in failed)
             )
-        _write_manifest(manifest, jobs, exported, bundle, staging, gates)
+        _write_manifest(manifest, jobs, exported, staging, gates)
+        if bundle.exists():
+            carry_over(bundle, staging)  # old artifacts not remade, and whatever else the user keeps there
         swap_in(staging, bundle)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -416,15 +488,11 @@ def _write_manifest(
     manifest: dict,
     jobs: list[ExportJob],
     exported: list[ExportedArtifact],
-    bundle: Path,
     staging: Path,
     gates: Gates,
 ) -> None:
-    # Artifacts of the old bundle that this export did not remake stay in the bundle.
+    # Artifacts of the old bundle that this export did not remake stay listed (carry_over keeps the files).
     artifacts = dict(manifest.get("artifacts", {}))
-    for name in artifacts:
-        if not (staging / name).exists() and (bundle / name).exists():
-            shutil.copy2(bundle / name, staging / name)
     by_model = {job.model_name: job for job in jobs}
     created = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     machine = describe_machine()  # int8 figures depend on the CPU's instruction set: say which one

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from mnist_edge_runtime.bundle import ORIGINAL_ACCURACY, parity_verdict, read_manifest
+from mnist_edge_runtime.bundle import ORIGINAL_ACCURACY, parity_tolerance, parity_verdict, read_manifest
 from mnist_edge_runtime.classifier import Classifier, format_confidence, predictions_from_scores
 
 from mnist_edge.data import Split
@@ -37,6 +37,7 @@ class ArtifactResult:
     scores: np.ndarray
     accuracy: float
     latency_p50_ms: float
+    backend: str | None = None
 
     @property
     def model(self) -> str:
@@ -60,7 +61,9 @@ def measure_artifact(path: Path, entry: dict, test: Split) -> ArtifactResult:
         classifier.scores(image)
         times.append(time.perf_counter() - start)
     accuracy = float(np.mean(scores.argmax(axis=1) == test.labels))
-    return ArtifactResult(path.name, entry, scores, accuracy, float(np.median(times)) * 1000)
+    return ArtifactResult(
+        path.name, entry, scores, accuracy, float(np.median(times)) * 1000, classifier.backend
+    )
 
 
 def parity_rows(results: list[ArtifactResult]) -> list[dict]:
@@ -71,7 +74,8 @@ def parity_rows(results: list[ArtifactResult]) -> list[dict]:
     for r in results:
         reference = floats.get(r.model)
         manifest_accuracy = r.entry.get("validation", {}).get("accuracy")
-        ok, problems = parity_verdict(r.model, r.accuracy, manifest_accuracy)
+        tolerance = parity_tolerance(r.backend, r.entry["precision"])
+        ok, problems = parity_verdict(r.model, r.accuracy, manifest_accuracy, tolerance)
         rows.append(
             {
                 "artifact": r.name,
@@ -86,6 +90,7 @@ def parity_rows(results: list[ArtifactResult]) -> list[dict]:
                     round(float(np.mean(r.predicted == reference.predicted)), 6) if reference else None
                 ),
                 "latency_p50_ms_1_thread": round(r.latency_p50_ms, 4),
+                "backend": r.backend,
                 "status": "pass" if ok else "FAIL",
                 "problems": problems,
             }

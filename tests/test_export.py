@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,7 +58,7 @@ def export(small, runs, bundle, formats, models=("flat",), gates=LENIENT, progre
 
 
 def bundle_state(bundle):
-    return {p.name: sha256_file(p) for p in sorted(bundle.iterdir())}
+    return {p.name: sha256_file(p) for p in sorted(bundle.iterdir()) if p.is_file()}
 
 
 def test_format_table_selection():
@@ -201,3 +203,94 @@ def test_export_cli_errors_exit_2(tmp_path):
     blocker.write_text("")
     unwritable = runner.invoke(app, ["export", "--out", str(blocker / "bundle")])
     assert unwritable.exit_code == 2 and "not writable" in unwritable.output
+    user_folder = tmp_path / "mine"
+    user_files(user_folder)
+    refused = runner.invoke(app, ["export", "--out", str(user_folder)])
+    assert refused.exit_code == 2 and "not an export bundle" in refused.output
+    assert len(refused.output.strip().splitlines()) == 1 and (user_folder / "thesis.txt").exists()
+
+
+def user_files(folder):
+    """A user's own files: a text file and a photo in a subfolder."""
+    (folder / "photos").mkdir(parents=True, exist_ok=True)
+    (folder / "thesis.txt").write_text("three years of work")
+    (folder / "photos" / "a.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    mine = [folder / "thesis.txt", folder / "photos" / "a.jpg"]
+    return {p.relative_to(folder): (p.stat().st_ino, p.read_bytes()) for p in mine}
+
+
+def test_export_refuses_a_folder_that_is_not_a_bundle_and_leaves_it_untouched(tmp_path, small, runs):
+    folder = tmp_path / "mine"
+    before = user_files(folder)
+    with pytest.raises(UserError, match="not empty and holds no manifest.json"):
+        export(small, runs, folder, select_formats("tflite"))
+    after = {
+        p.relative_to(folder): (p.stat().st_ino, p.read_bytes()) for p in folder.rglob("*") if p.is_file()
+    }
+    assert after == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]  # no staging folder left
+
+
+def test_files_the_manifest_does_not_list_survive_an_export(tmp_path, small, runs):
+    bundle = tmp_path / "export"
+    export(small, runs, bundle, select_formats("tflite"))
+    before = user_files(bundle)
+    export(small, runs, bundle, select_formats("all"))
+    for relative, (inode, content) in before.items():
+        path = bundle / relative
+        assert path.read_bytes() == content and path.stat().st_ino == inode  # the very same file
+    listed = set(json.loads((bundle / "manifest.json").read_text())["artifacts"])
+    assert listed == {"flat.float32.tflite", "flat.float32.onnx"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]
+
+
+def test_an_empty_folder_and_the_current_folder_become_bundles(tmp_path, small, runs, monkeypatch):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    export(small, runs, empty, select_formats("tflite"))
+    assert (empty / "manifest.json").exists() and (empty / "flat.float32.tflite").exists()
+    monkeypatch.chdir(empty)
+    export(small, runs, Path("."), select_formats("onnx"))  # `--out .` inside a bundle
+    assert set(json.loads((empty / "manifest.json").read_text())["artifacts"]) == {
+        "flat.float32.tflite",
+        "flat.float32.onnx",
+    }
+
+
+def test_a_kill_between_the_two_renames_loses_nothing(tmp_path, small, runs, monkeypatch):
+    """Where the atomic exchange is not available, the fallback's two renames are recoverable."""
+    import mnist_edge.export as export_module
+
+    bundle = tmp_path / "export"
+    export(small, runs, bundle, select_formats("tflite"))
+    before, state = user_files(bundle), bundle_state(bundle)
+    monkeypatch.setattr(export_module, "_exchange", lambda a, b: False)
+    real_replace = export_module.os.replace
+
+    def killed_at_the_second_rename(src, dst):
+        if Path(dst) == bundle.resolve():
+            raise KeyboardInterrupt  # the process dies here: old bundle aside, new one not in place
+        real_replace(src, dst)
+
+    monkeypatch.setattr(export_module.os, "replace", killed_at_the_second_rename)
+    with pytest.raises(KeyboardInterrupt):
+        export(small, runs, bundle, select_formats("onnx"))
+    monkeypatch.setattr(export_module.os, "replace", real_replace)
+    assert not bundle.exists() and (tmp_path / "export.previous").exists()
+    recover_interrupted_swap(bundle)  # what the next export does first
+    assert bundle_state(bundle) == state
+    assert all((bundle / r).read_bytes() == c for r, (_, c) in before.items())
+
+
+def test_the_swap_is_one_atomic_exchange_on_linux(tmp_path):
+    import mnist_edge.export as export_module
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("renameat2 is Linux's")
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    (a / "x").write_text("a")
+    (b / "x").write_text("b")
+    assert export_module._exchange(a, b)
+    assert (a / "x").read_text() == "b" and (b / "x").read_text() == "a"

@@ -21,8 +21,23 @@ from mnist_edge_runtime.errors import RuntimeInputError
 MANIFEST = "manifest.json"
 # Published test accuracy of the original mnist-digit-classification project.
 ORIGINAL_ACCURACY = {"conv2d": 0.9932, "flat": 0.9746}
-# A device's accuracy may fall this far below the manifest's before parity fails.
+# How far a device's accuracy may fall below the manifest's before parity fails, by interpreter and
+# precision. The manifest is measured with ai-edge-litert and onnxruntime. Their int8 arithmetic is
+# integer and identical on every CPU class (SSE4.2, AVX2, AVX-512 VNNI, Cortex-A72: every score
+# bit-identical or within 1e-5 on all 10,000 test images, tests/emulation/cpu_matrix.py), so an
+# int8 model must reproduce its figure exactly there. Everything else gets 0.05 percentage points:
+# tflite-runtime 2.14 has other int8 kernels (it differs from ai-edge-litert on 1 of 10,000 test
+# images, and from itself on SSE4.2-only x86 on 1 more), and float kernels round differently with
+# FMA and vector width (scores within 1.1e-6 of an SSE4.2-only CPU's; no top-1 flipped on the
+# 10,000 images, but a near-tie could).
+EXACT_INT8_BACKENDS = ("litert", "onnxruntime")
 PARITY_TOLERANCE = 0.0005  # 0.05 percentage points
+
+
+def parity_tolerance(backend: str | None, precision: str | None) -> float:
+    return 0.0 if precision == "int8" and backend in EXACT_INT8_BACKENDS else PARITY_TOLERANCE
+
+
 DEFAULT_MODEL = "conv2d.int8.tflite"
 
 
@@ -126,11 +141,14 @@ def check_model_file(path: Path, backend: str | None = None) -> dict | None:
     return None
 
 
-def parity_verdict(model: str, accuracy: float, manifest_accuracy: float | None) -> tuple[bool, list[str]]:
-    """Pass when at least the manifest's accuracy (minus the tolerance) and the original's figure."""
+def parity_verdict(
+    model: str, accuracy: float, manifest_accuracy: float | None, tolerance: float = PARITY_TOLERANCE
+) -> tuple[bool, list[str]]:
+    """Pass when at least the manifest's accuracy (minus ``tolerance``) and the original's figure."""
     problems = []
-    if manifest_accuracy is not None and accuracy < manifest_accuracy - PARITY_TOLERANCE - 1e-9:
-        problems.append(f"below its manifest accuracy {manifest_accuracy:.2%} - {PARITY_TOLERANCE:.2%}")
+    if manifest_accuracy is not None and accuracy < manifest_accuracy - tolerance - 1e-9:
+        allowed = f" - {tolerance:.2%}" if tolerance else " exactly"
+        problems.append(f"below its manifest accuracy {manifest_accuracy:.2%}{allowed}")
     original = ORIGINAL_ACCURACY.get(model)
     if original is not None and accuracy < original:
         problems.append(f"below the original {original:.2%}")

@@ -15,7 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from mnist_edge_runtime.backends import BACKENDS, missing_backend
-from mnist_edge_runtime.bundle import DEFAULT_MODEL, ORIGINAL_ACCURACY, parity_verdict, read_manifest
+from mnist_edge_runtime.bundle import (
+    DEFAULT_MODEL,
+    ORIGINAL_ACCURACY,
+    parity_tolerance,
+    parity_verdict,
+    read_manifest,
+)
 from mnist_edge_runtime.classifier import Classifier, format_confidence, predictions_from_scores
 from mnist_edge_runtime.errors import RuntimeInputError
 from mnist_edge_runtime.idx import read_images_and_labels
@@ -138,7 +144,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         model = entry.get("model") or path.name.split(".")[0]
         manifest_accuracy = (entry.get("validation") or {}).get("accuracy")
         same_images = full and (entry.get("validation") or {}).get("test_images") == len(labels)
-        ok, problems = parity_verdict(model, accuracy, manifest_accuracy) if same_images else (True, [])
+        tolerance = parity_tolerance(classifier.backend, entry.get("precision"))
+        ok, problems = (
+            parity_verdict(model, accuracy, manifest_accuracy, tolerance) if same_images else (True, [])
+        )
         failed |= not ok
         predictions[path.name] = predicted.tolist()
         rows.append(

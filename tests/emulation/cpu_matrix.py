@@ -12,9 +12,12 @@ the first N test images (default 2,000) in each interpreter set-up on:
 * a Raspberry Pi 4 core (``qemu-aarch64 -cpu cortex-a72``, no dot-product instructions) with
   Debian's aarch64 Python and the aarch64 wheels of the very versions the x86_64 Python has.
 
-Every run is compared image by image with the native run of the same interpreter: the top-1
-prediction must be identical on every image (exit 1 otherwise), and the largest score difference
-is reported. qemu-user 10 and the aarch64 sysroot are fetched and cached by the scripts beside this.
+Every run is compared image by image with the native run of the same interpreter, and the largest
+score difference is reported. The top-1 prediction must be identical on every image for
+ai-edge-litert and onnxruntime, whose int8 arithmetic is CPU-independent; tflite-runtime 2.14 may
+differ on at most its parity tolerance, 0.05% of the images (its SSE4.2 kernels round differently;
+README, "Same predictions on every CPU"). Exit 1 beyond that. qemu-user 10 and the aarch64 sysroot
+are fetched and cached by the scripts beside this.
 """
 
 from __future__ import annotations
@@ -32,9 +35,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from mnist_edge_runtime.bundle import parity_tolerance
+from mnist_edge_runtime.idx import read_images_and_labels
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+MNIST = REPO / "mnist_edge" / "datasets" / "mnist"
 INT8_TFLITE = ["conv2d.int8.tflite", "flat.int8.tflite"]
 INT8_ONNX = ["conv2d.int8.onnx", "flat.int8.onnx"]
 # pip does not widen --platform to older glibc tags by itself: every manylinux tag up to bookworm's 2.36.
@@ -108,12 +114,20 @@ def command_for(cpu: Cpu, setup: Setup, qemu: Path, sysroot: Path, site: Path) -
     return [*emulator, str(sysroot / "sysroot/usr/bin/python3.11")], env
 
 
-def compare(reference: np.ndarray, other: np.ndarray) -> dict:
+def compare(reference: np.ndarray, other: np.ndarray, labels: np.ndarray, tolerance: float) -> dict:
+    """One emulated run against the native one: top-1 differences, accuracies, score differences.
+
+    ``tolerance`` is the interpreter's parity tolerance (mnist_edge_runtime.bundle.parity_tolerance):
+    0 for int8 on ai-edge-litert and onnxruntime, so a single differing image fails.
+    """
     differ = np.flatnonzero(reference.argmax(axis=1) != other.argmax(axis=1))
     return {
         "images": len(reference),
-        "top1_identical": len(differ) == 0,
-        "top1_differences": differ[:20].tolist(),
+        "top1_differences": len(differ),
+        "differing_images": differ[:20].tolist(),
+        "allowed_differences": int(np.floor(tolerance * len(reference) + 1e-9)),
+        "accuracy_native": float(np.mean(reference.argmax(axis=1) == labels)),
+        "accuracy": float(np.mean(other.argmax(axis=1) == labels)),
         "max_abs_score_diff": float(np.max(np.abs(reference - other))) if len(reference) else 0.0,
         "bit_identical": bool(np.array_equal(reference, other)),
     }
@@ -156,6 +170,10 @@ def main() -> int:
     describe = "import json, mnist_edge_runtime.machine as m; print(json.dumps(m.describe_machine()))"
     native = json.loads(run([args.litert_python, "-c", describe]))
     cpu = native["cpu"]
+    _, labels = read_images_and_labels(
+        MNIST / "t10k-images-idx3-ubyte.gz", MNIST / "t10k-labels-idx1-ubyte.gz"
+    )
+    labels = labels[: args.images]
     print(f"native CPU: {cpu['model']} ({' '.join(cpu['features'])}); {args.images} test images")
 
     rows = []
@@ -170,33 +188,46 @@ def main() -> int:
         }
         for setup in setups:
             reference, _ = jobs[(setup.name, "native")].result()
+            tolerance = parity_tolerance(setup.name, "int8")
             for cpu in CPUS[1:]:
                 scores, seconds = jobs[(setup.name, cpu.name)].result()
                 for model in setup.models:
                     row = {"interpreter": setup.name, "versions": versions[setup.name], "cpu": cpu.name}
-                    row |= {"artifact": model, **compare(reference[model], scores[model])}
+                    row |= {"artifact": model, **compare(reference[model], scores[model], labels, tolerance)}
                     rows.append({**row, "seconds": round(seconds, 1)})
                     _print_row(row)
     if args.json:
-        args.json.write_text(
-            json.dumps({"native": native, "images": args.images, "rows": rows}, indent=2) + "\n"
-        )
-    failed = [r for r in rows if not r["top1_identical"]]
+        result = {"native": native, "images": args.images, "rows": rows}
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    failed = [r for r in rows if r["top1_differences"] > r["allowed_differences"]]
+    identical = all(r["top1_differences"] == 0 for r in rows)
     print(
-        "all int8 predictions identical to native" if not failed else f"{len(failed)} runs DIFFER from native"
+        "every top-1 prediction identical to native"
+        if identical
+        else f"{len(failed)} runs differ from native beyond their interpreter's tolerance"
+        if failed
+        else "differences within the interpreters' tolerances (tflite-runtime: 0.05% of images)"
     )
     return 1 if failed else 0
 
 
 def _print_row(r: dict) -> None:
-    verdict = "identical top-1" if r["top1_identical"] else f"DIFFER at {r['top1_differences']}"
+    if r["top1_differences"] == 0:
+        verdict = "identical top-1"
+    else:
+        allowed = "within" if r["top1_differences"] <= r["allowed_differences"] else "BEYOND"
+        verdict = (
+            f"top-1 differs on {r['top1_differences']} ({allowed} the {r['allowed_differences']} allowed): "
+            f"images {r['differing_images']}"
+        )
     exact = (
         ", bit-identical scores"
         if r["bit_identical"]
         else f", max |score diff| {r['max_abs_score_diff']:.3g}"
     )
     print(
-        f"  {r['interpreter']:<14} {r['cpu']:<32} {r['artifact']:<20} {r['images']} images: {verdict}{exact}"
+        f"  {r['interpreter']:<14} {r['cpu']:<32} {r['artifact']:<18} {r['images']} images, "
+        f"accuracy {r['accuracy']:.2%} (native {r['accuracy_native']:.2%}): {verdict}{exact}"
     )
 
 
