@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,8 +103,9 @@ class TFLiteModel:
     def __init__(self, path: Path, backend: str | None = None, threads: int | None = None):
         self.backend, interpreter_class = _tflite_interpreter(backend)
         try:
-            with native_stderr_silenced():
+            with native_stderr_silenced():  # the XNNPACK delegate announces itself at the first allocation
                 self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
+                self.interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as exc:
             raise RuntimeInputError(f"{path}: not a loadable TFLite model ({exc})") from None
         inp = self.interpreter.get_input_details()[0]
@@ -112,18 +114,21 @@ class TFLiteModel:
         self.input = _tflite_spec(inp)
         self.output = _tflite_spec(out)
         self.activation = None  # set from the manifest for models that output logits
-        self._batch = None
+        self._batch = int(inp["shape"][0])
+        # One interpreter runs one call at a time: its tensors are shared state, so threads
+        # sharing this model take turns (results are the same as single-threaded calls).
+        self._lock = threading.Lock()
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Run one batch already in the model's input form; returns (a copy of) the raw output."""
-        return self._invoke(x).copy()
+        with self._lock:
+            return self._invoke(x).copy()
 
     def _invoke(self, x: np.ndarray) -> np.ndarray:
-        # The interpreter's own output buffer: valid until the next call.
+        # The interpreter's own output buffer: valid until the next call, so callers hold the lock.
         if self._batch != len(x):
             self.interpreter.resize_tensor_input(self._input_index, list(x.shape))
-            with native_stderr_silenced():  # the XNNPACK delegate announces itself here
-                self.interpreter.allocate_tensors()
+            self.interpreter.allocate_tensors()
             self._batch = len(x)
         self.interpreter.set_tensor(self._input_index, x)
         self.interpreter.invoke()
@@ -140,7 +145,9 @@ class TFLiteModel:
 
     def scores(self, images: np.ndarray) -> np.ndarray:
         # Both converters build a new array, so the interpreter's buffer is not handed out.
-        return self._to_scores(self._invoke(pixels_to_input(images, self.input)))
+        x = pixels_to_input(images, self.input)
+        with self._lock:
+            return self._to_scores(self._invoke(x))
 
 
 def _tflite_spec(detail: dict) -> TensorSpec:

@@ -51,6 +51,10 @@ def read_manifest(bundle: Path) -> dict:
         raise RuntimeInputError(f"{path}: unreadable manifest ({exc})") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("artifacts"), dict):
         raise RuntimeInputError(f"{path}: not an mnist-edge manifest (no 'artifacts' table)")
+    for name in manifest["artifacts"]:
+        # Each key names a file in the bundle folder itself: nothing may reach outside it.
+        if name in ("", ".", "..") or "/" in name or "\\" in name or name != Path(name).name:
+            raise RuntimeInputError(f"{path}: artifact name {name!r} is not a plain file name")
     return manifest
 
 

@@ -6,10 +6,12 @@ argparse rather than a CLI framework: the runtime depends on numpy only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Pillow warns about huge pictures before our own size check refuses them in one line. The
+    # command owns its process, so it may set this filter once; the library changes no such state.
+    warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
     try:
         code = {"predict": cmd_predict, "eval": cmd_eval, "bench": cmd_bench}[args.command](args)
     except RuntimeInputError as exc:
@@ -165,13 +170,25 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
     here = describe_machine()
     if args.predictions:
-        args.predictions.write_text(json.dumps(predictions) + "\n")
+        _write_text_atomically(args.predictions, json.dumps(predictions) + "\n")
     if args.json:
         print(json.dumps([{**row, "machine": here} for row in rows], indent=2))
     else:
         _print_machines(here, rows)
         _print_eval_table(rows)
     return EXIT_PARITY_FAILED if failed else 0
+
+
+def _write_text_atomically(path: Path, text: str) -> None:
+    """Write beside ``path``, then rename: a failure leaves no half-written file, and says why in one line."""
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_text(text)
+        os.replace(partial, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise RuntimeInputError(f"{path}: cannot write ({exc.strerror})") from None
 
 
 def _print_machines(here: dict, rows: list[dict]) -> None:

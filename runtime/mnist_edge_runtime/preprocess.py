@@ -11,6 +11,7 @@ A 28x28 uint8 array is taken to be MNIST already and passes through untouched.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +24,23 @@ MAX_FILE_BYTES = 50 * 1024 * 1024
 WORKING_SIDE = 400  # photos are shrunk to this longest side before the digit is looked for
 
 
-def load_image_file(path: Path) -> np.ndarray:
-    """Read PNG / JPEG / BMP / PGM (anything Pillow reads) as a 2-D float array, 0..255."""
+def _pillow():
     try:
         from PIL import Image, ImageOps
     except ImportError:
         raise RuntimeInputError(
             "reading image files needs Pillow: pip install 'mnist-edge-runtime[images]'"
         ) from None
+    return Image, ImageOps
+
+
+def load_image_file(path: Path) -> np.ndarray:
+    """Read PNG / JPEG / BMP / PGM (anything Pillow reads) as a 2-D float array, 0..255.
+
+    Changes no process-wide state (Pillow's limits, warning filters), so threads can share it.
+    A JPEG is decoded at reduced size (``draft``): a 40-megapixel photo costs a few MB, not 160.
+    """
+    pil, _ = _pillow()
     path = Path(path)
     if not path.is_file():
         raise RuntimeInputError(f"{path}: no such file")
@@ -38,39 +48,71 @@ def load_image_file(path: Path) -> np.ndarray:
         raise RuntimeInputError(
             f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; not a digit picture"
         )
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     try:
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                if image.width * image.height > MAX_IMAGE_PIXELS:
-                    raise RuntimeInputError(f"{path}: {image.width}x{image.height} pixels is too large")
-                image = ImageOps.exif_transpose(image)
-                if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                    # Transparent pixels become paper-white, not black.
-                    background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                    image = Image.alpha_composite(background, image.convert("RGBA"))
-                gray = np.asarray(image.convert("L"), dtype=np.float32)
+        with pil.open(path) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:  # read from the header, before decoding
+                raise RuntimeInputError(f"{path}: {image.width}x{image.height} pixels is too large")
+            if image.format == "JPEG":
+                image.draft("L", (WORKING_SIDE, WORKING_SIDE))  # decode at 1/2, 1/4 or 1/8 size
+            return pil_to_gray(image)
     except RuntimeInputError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except pil.DecompressionBombError:
         raise RuntimeInputError(f"{path}: image is too large (decompression bomb?)") from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise RuntimeInputError(f"{path}: not a readable image ({exc})") from None
-    return gray
 
 
-def check_array(array: np.ndarray, what: str = "array") -> np.ndarray:
+def pil_to_gray(image) -> np.ndarray:
+    """A Pillow image -> 2-D float32 gray, 0..255: upright (EXIF), transparency as white paper."""
+    pil, pil_ops = _pillow()
+    image = pil_ops.exif_transpose(image)
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        background = pil.new("RGBA", image.size, (255, 255, 255, 255))
+        image = pil.alpha_composite(background, image.convert("RGBA"))
+    gray = image.convert("L")
+    factor = max(gray.size) // (2 * WORKING_SIDE)
+    if factor > 1:  # shrink in uint8 before the float copy; _working_size does the rest
+        gray = gray.reduce(factor)
+    return np.asarray(gray, dtype=np.float32)
+
+
+def _is_pil_image(value: object) -> bool:
+    module = sys.modules.get("PIL.Image")
+    return module is not None and isinstance(value, module.Image)
+
+
+def as_gray(image: object, what: str = "image") -> np.ndarray:
+    """One picture as a 2-D array: a Pillow image, or a (H, W), (H, W, 1), (H, W, 3) RGB or
+    (H, W, 4) RGBA array (transparent pixels count as white paper)."""
+    if _is_pil_image(image):
+        return pil_to_gray(image)
+    if isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[-1] in (1, 3, 4):
+        rgb = check_array(image, what, ndim=3)
+        if rgb.shape[-1] == 1:
+            return rgb[..., 0]
+        gray = rgb[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        if rgb.shape[-1] == 4:
+            alpha = rgb[..., 3].astype(np.float32) / 255.0
+            gray = gray * alpha + 255.0 * (1.0 - alpha)
+        return gray
+    return check_array(image, what)
+
+
+def check_array(array: np.ndarray, what: str = "array", ndim: int = 2) -> np.ndarray:
+    """A finite numeric array of pixel values: floats in [0, 1] are scaled to 0..255."""
     if not isinstance(array, np.ndarray):
         raise RuntimeInputError(
-            f"{what}: expected a numpy array or an image file, got {type(array).__name__}"
+            f"{what}: expected a numpy array, a Pillow image or an image file, got {type(array).__name__}"
         )
-    if array.ndim != 2 or min(array.shape) < 1:
-        raise RuntimeInputError(f"{what}: expected one 2-D grayscale image, got shape {array.shape}")
+    if array.ndim != ndim or min(array.shape, default=0) < 1:
+        raise RuntimeInputError(
+            f"{what}: expected one grayscale (H, W) or color (H, W, 3|4) image, got shape {array.shape}"
+        )
     if array.dtype.kind not in "uif" and array.dtype != np.bool_:
         raise RuntimeInputError(f"{what}: unsupported dtype {array.dtype}")
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8) * 255
     if array.dtype.kind == "f":
         if not np.all(np.isfinite(array)):
             raise RuntimeInputError(f"{what}: contains NaN or infinite values")
@@ -82,16 +124,23 @@ def check_array(array: np.ndarray, what: str = "array") -> np.ndarray:
 
 
 def to_mnist(image: np.ndarray, what: str = "image") -> np.ndarray:
-    """Any 2-D grayscale picture of one digit -> 28x28 uint8 in MNIST form."""
-    image = check_array(image, what)
-    if image.shape == (SIDE, SIDE) and image.dtype == np.uint8:
-        return image
+    """Any picture of one digit (see ``as_gray``) -> 28x28 uint8 in MNIST form.
+
+    A 28x28 grayscale image is taken to be MNIST already (bright digit on black, any numeric
+    dtype, floats in [0, 1] or [0, 255]) and is only rounded to uint8; anything else, color
+    pictures included, is treated as a photo.
+    """
+    color = _is_pil_image(image) and image.mode not in ("L", "I", "F", "1")
+    color |= isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[-1] in (3, 4)
+    image = as_gray(image, what)
+    if image.shape == (SIDE, SIDE) and not color:
+        return image if image.dtype == np.uint8 else np.round(image).astype(np.uint8)
     gray = _ink_bright(_working_size(image.astype(np.float32)))
     ink = _remove_background(gray)
     ink[~_digit_mask(ink > 0)] = 0
     if ink.max() <= 0:
         raise RuntimeInputError(f"{what}: no digit found (the picture is blank)")
-    return _fit_and_centre(ink)
+    return _fit_and_centre(ink, what)
 
 
 def _working_size(gray: np.ndarray, longest: int = WORKING_SIDE) -> np.ndarray:
@@ -203,7 +252,7 @@ def _otsu(values: np.ndarray) -> float:
     return float(centres[int(np.argmax(between))])
 
 
-def _fit_and_centre(ink: np.ndarray) -> np.ndarray:
+def _fit_and_centre(ink: np.ndarray, what: str) -> np.ndarray:
     from PIL import Image
 
     rows, cols = np.nonzero(ink)
@@ -214,6 +263,8 @@ def _fit_and_centre(ink: np.ndarray) -> np.ndarray:
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
     digit = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(size, Image.LANCZOS))
     digit = np.clip(digit, 0, 255)
+    if digit.sum() <= 0:  # a speck or a line so thin that nothing is left at 20x20
+        raise RuntimeInputError(f"{what}: no digit found (the ink vanishes at MNIST's size)")
     canvas = np.zeros((SIDE, SIDE), np.float32)
     cy, cx = _centre_of_mass(digit)
     top = int(np.clip(round(SIDE / 2 - cy), 0, SIDE - digit.shape[0]))
@@ -268,17 +319,20 @@ def _centre_of_mass(image: np.ndarray) -> tuple[float, float]:
 
 
 def as_mnist_batch(inputs: object) -> tuple[np.ndarray, list[str]]:
-    """Images, paths or arrays -> (N, 28, 28) uint8 and a name for each."""
+    """Pictures -> (N, 28, 28) uint8 and a name for each.
+
+    ``inputs`` is one picture or a sequence of them: an image file path, a Pillow image, or a
+    numpy array of one picture (``as_gray``); an (N, 28, 28) array is a batch of MNIST images,
+    an (N, H, W) or (N, H, W, C) array a batch of pictures.
+    """
     if isinstance(inputs, np.ndarray):
         if inputs.ndim == 3 and inputs.shape[1:] == (SIDE, SIDE) and inputs.dtype == np.uint8:
             return inputs, [f"array[{i}]" for i in range(len(inputs))]
-        if inputs.ndim == 3:
-            items = list(inputs)
-            return np.stack([to_mnist(a, f"array[{i}]") for i, a in enumerate(items)]), [
-                f"array[{i}]" for i in range(len(items))
-            ]
+        if inputs.ndim == 4 or (inputs.ndim == 3 and inputs.shape[-1] not in (1, 3, 4)):
+            names = [f"array[{i}]" for i in range(len(inputs))]
+            return _stack([to_mnist(a, n) for a, n in zip(inputs, names)]), names
         return to_mnist(inputs, "array")[None], ["array"]
-    if isinstance(inputs, (str, Path)):
+    if isinstance(inputs, (str, Path)) or _is_pil_image(inputs):
         inputs = [inputs]
     images, names = [], []
     for i, item in enumerate(inputs):
@@ -288,6 +342,10 @@ def as_mnist_batch(inputs: object) -> tuple[np.ndarray, list[str]]:
         else:
             images.append(to_mnist(item, f"input[{i}]"))
             names.append(f"input[{i}]")
+    return _stack(images), names
+
+
+def _stack(images: list[np.ndarray]) -> np.ndarray:
     if not images:
         raise RuntimeInputError("no images given")
-    return np.stack(images), names
+    return np.stack(images)

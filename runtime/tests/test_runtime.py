@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 
@@ -359,3 +361,159 @@ def test_cpu_description_names_the_kernel_features(monkeypatch, tmp_path, text, 
     described = machine.cpu_description()
     assert described["model"] == model and described["features"] == features
     assert one_line({"cpu": described, "interpreters": {"onnxruntime": "1.0"}}).endswith("; onnxruntime 1.0")
+
+
+# --- inputs of every form and size, threads -------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 9), (9, 1), (9, 7), (2, 600), (600, 2), (3, 3000)])
+def test_degenerate_picture_sizes_get_a_prediction_or_one_line(tmp_path, size):
+    from PIL import Image
+
+    rng = np.random.default_rng(sum(size))
+    for kind, pixels in [
+        ("random", rng.integers(0, 256, size, dtype=np.uint8)),
+        ("white", np.full(size, 255, np.uint8)),
+        ("black", np.zeros(size, np.uint8)),
+    ]:
+        path = tmp_path / f"{kind}-{size[0]}x{size[1]}.png"
+        Image.fromarray(pixels).save(path)
+        done = run_cli("predict", str(path), "--model", str(INT8))
+        assert done.returncode in (0, 2), (path.name, done.stderr)
+        assert "Traceback" not in done.stderr
+        if done.returncode == 2:
+            assert len(done.stderr.strip().splitlines()) == 1, (path.name, done.stderr)
+
+
+def test_eval_predictions_into_a_missing_folder_is_one_line(tmp_path):
+    target = tmp_path / "missing" / "dir" / "p.json"
+    done = run_cli("eval", "--model", str(INT8), "--images", str(TEST_IMAGES), "--labels", str(TEST_LABELS))
+    assert done.returncode == 0
+    done = run_cli(
+        "eval", "--model", str(INT8), "--images", str(TEST_IMAGES), "--labels", str(TEST_LABELS),
+        "--limit", "10", "--predictions", str(target),
+    )  # fmt: skip
+    assert done.returncode == 2 and "cannot write" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not target.parent.exists()
+
+
+def test_pictures_as_pil_images_rgb_rgba_and_float_arrays(test_set):
+    from PIL import Image
+
+    images, labels = test_set
+    classifier = Classifier.open(INT8)
+    digit, label = images[0], int(labels[0])
+    white_paper = 255 - digit  # dark ink on white paper, as photographed
+    rgb = np.repeat(white_paper[..., None], 3, axis=2)
+    rgba = np.dstack([rgb, np.full(digit.shape, 255, np.uint8)])
+    forms = {
+        "PIL gray": Image.fromarray(digit),
+        "PIL RGB": Image.fromarray(rgb),
+        "RGB array": rgb,
+        "RGBA array": rgba,
+        "(H, W, 1) array": digit[..., None],
+        "float 0..1": digit.astype(np.float32) / 255,
+        "float 0..255": digit.astype(np.float64),
+    }
+    for form, picture in forms.items():
+        assert classifier.predict(picture)[0].digit == label, form
+    # A 28x28 float image in [0, 1] is MNIST already: the same scores as its uint8 twin.
+    same = classifier.predict(digit.astype(np.float32) / 255)[0].scores
+    assert same == classifier.predict(digit)[0].scores
+    # A list of mixed forms is a batch; an (N, H, W, 3) array is a batch of color pictures.
+    assert [p.digit for p in classifier.predict([Image.fromarray(digit), rgb, digit])] == [label] * 3
+    assert [p.digit for p in classifier.predict(np.stack([rgb, rgb]))] == [label] * 2
+
+
+def test_a_classifier_shared_by_threads_gives_single_threaded_results(test_set):
+    import threading
+
+    images = test_set[0][:300]
+    classifier = Classifier.open(INT8)
+    expected = [classifier.scores(images[i : i + 1 + i % 3]) for i in range(300)]
+    stderr_before = os.fstat(2)
+    failures, mismatches = [], []
+
+    def worker(offset: int) -> None:
+        for k in range(300):
+            i = (k + offset * 75) % 300
+            try:
+                got = classifier.scores(images[i : i + 1 + i % 3])
+            except Exception as exc:  # collected, so one failing thread cannot hide
+                failures.append(repr(exc))
+                continue
+            if not np.array_equal(got, expected[i]):
+                mismatches.append(i)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == [] and mismatches == []
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (stderr_before.st_dev, stderr_before.st_ino)
+
+
+def test_stderr_silencing_is_shared_by_threads_and_undone_after_errors():
+    import threading
+
+    from mnist_edge_runtime.quiet import native_stderr_silenced
+
+    before = os.fstat(2)
+    barrier = threading.Barrier(3)
+
+    def load_and_fail() -> None:
+        with contextlib.suppress(RuntimeError), native_stderr_silenced():
+            barrier.wait()  # all three inside at once
+            raise RuntimeError("a model that fails to load")
+
+    threads = [threading.Thread(target=load_and_fail) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    after = os.fstat(2)
+    assert (after.st_dev, after.st_ino) == (before.st_dev, before.st_ino)
+
+
+def test_no_process_wide_pillow_or_warning_state_changes(tmp_path):
+    import warnings
+
+    from PIL import Image
+
+    from mnist_edge_runtime.preprocess import load_image_file
+
+    limit, filters = Image.MAX_IMAGE_PIXELS, list(warnings.filters)
+    Image.fromarray(np.full((30, 30), 200, np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "b.png").write_text("not an image")
+    load_image_file(tmp_path / "a.png")
+    with pytest.raises(RuntimeInputError):
+        load_image_file(tmp_path / "b.png")
+    assert limit == Image.MAX_IMAGE_PIXELS and warnings.filters == filters
+
+
+def test_a_big_jpeg_is_decoded_reduced(tmp_path):
+    import tracemalloc
+
+    from PIL import Image
+
+    from mnist_edge_runtime.preprocess import load_image_file
+
+    photo = np.full((3000, 4000), 235, np.uint8)
+    photo[1000:2000, 1900:2100] = 20  # a "1", dark ink on paper
+    Image.fromarray(photo).save(tmp_path / "phone.jpg", quality=90)
+    tracemalloc.start()
+    gray = load_image_file(tmp_path / "phone.jpg")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert max(gray.shape) <= 1000  # decoded at 1/4 or less, never 4000x3000
+    assert peak < 16 * 1024 * 1024  # the full picture as float32 would be 48 MB
+
+
+def test_manifest_keys_must_be_plain_file_names(bundle_copy):
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    manifest["artifacts"]["../x"] = manifest["artifacts"]["flat.int8.tflite"]
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(RuntimeInputError, match="not a plain file name"):
+        read_manifest(bundle_copy)
