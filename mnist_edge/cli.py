@@ -12,6 +12,7 @@ from typing import Annotated
 import click
 import typer
 from mnist_edge_runtime.errors import RuntimeInputError
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -34,9 +35,27 @@ def print_error(message: str) -> None:
     sys.stderr.write(f"mnist-edge: error: {message}\n")
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from mnist_edge import __version__
+
+        out.print(f"mnist-edge {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _commands() -> None:
+def _commands(
+    version: Annotated[
+        bool,
+        typer.Option("--version", is_eager=True, callback=_print_version, help="Print the version and exit."),
+    ] = False,
+) -> None:
     """Train, quantize, export and validate MNIST digit classifiers for small devices."""
+
+
+# One meaning per option name in both CLIs: --runs is the training runs folder, --bundle the export
+# bundle, --reports the report folder. Each command's old `--out` still works (hidden), for scripts.
+OldOut = Annotated[Path | None, typer.Option("--out", hidden=True, help="Old name of this command's folder.")]
 
 
 def user_errors(command: Callable) -> Callable:
@@ -109,15 +128,18 @@ def train(
     ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Batch size (default 128).")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Random seed; the same seed gives the same weights.")] = 0,
-    out_dir: Annotated[Path, typer.Option("--out", help="Where runs are written.")] = Path("runs"),
-    resume: Annotated[bool, typer.Option(help="Continue from the last epoch checkpoint in --out.")] = False,
+    runs: Annotated[Path, typer.Option("--runs", help="Where runs are written.")] = Path("runs"),
+    resume: Annotated[bool, typer.Option(help="Continue from the last epoch checkpoint in --runs.")] = False,
     data_dir: Annotated[
         Path | None, typer.Option(help="Folder of MNIST IDX files (gzip or raw) or a Keras mnist.npz.")
     ] = None,
+    old_out: OldOut = None,
 ) -> None:
-    """Train the conv2d and/or flat model; writes <out>/<model>/model.keras and run.json."""
+    """Train the conv2d and/or flat model; writes <runs>/<model>/model.keras and run.json."""
     from mnist_edge.data import load_mnist
     from mnist_edge.files import ensure_writable_dir
+
+    out_dir = old_out or runs
 
     # Check the cheap things before TensorFlow is imported (seconds).
     data = load_mnist(data_dir)
@@ -174,23 +196,41 @@ class RichExportProgress:
         self.status.stop()
 
     def table(self) -> Table:
-        table = Table(
-            "artifact", "format", "precision", "size", "accuracy", "agreement", "max |diff|", "vs", "result"
-        )
+        # The file name says format and precision; the columns fit an 80-column terminal.
+        table = narrow_table("size", "accuracy", "agree", "|diff|", "vs", "result")
         for a in self.artifacts:
             v = a.validation
             table.add_row(
                 a.filename,
-                v.format,
-                v.precision,
                 f"{a.bytes / 1024:.0f} KiB",
                 f"{v.accuracy:.2%}",
                 f"{v.agreement:.2%}",
                 f"{v.max_abs_diff:.2g}",
                 v.source,
-                "[green]pass[/]" if v.passed else "[red]FAIL[/] " + ", ".join(v.failures()),
+                "[green]pass[/]" if v.passed else "[red]FAIL[/]",  # the reasons are printed above it
             )
         return table
+
+
+def narrow_table(*columns: str) -> Table:
+    """A table whose first column, the artifact's file name, is never cut (80-column terminals)."""
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column("artifact", no_wrap=True, min_width=len("conv2d.float32.tflite"))
+    for column in columns:
+        table.add_column(column, no_wrap=True)
+    return table
+
+
+def report_table(rows: list[dict]) -> Table:
+    table = narrow_table("size", "accuracy", "vs orig.", "vs float", "p50", "status")
+    for r in rows:
+        table.add_row(
+            r["artifact"], f"{r['bytes'] / 1024:,.0f} KiB", f"{r['accuracy']:.2%}",
+            f"{r['delta_to_original_pp']:+.2f} pp",
+            "" if r["delta_to_float_pp"] is None else f"{r['delta_to_float_pp']:+.2f} pp",
+            f"{r['latency_p50_ms_1_thread']:.3f} ms", r["status"],
+        )  # fmt: skip
+    return table
 
 
 def _qat_epoch_printer(name: str) -> Callable[[dict], None]:
@@ -242,7 +282,9 @@ def export(
         bool, typer.Option("--int8", help="Also the full-integer int8 models (runs QAT if needed).")
     ] = False,
     dynamic: Annotated[bool, typer.Option("--dynamic", help="Also the dynamic-range TFLite models.")] = False,
-    bundle: Annotated[Path, typer.Option("--out", help="The bundle folder.")] = Path("export"),
+    bundle: Annotated[
+        Path, typer.Option("--bundle", help="The bundle folder: new, empty, or an earlier bundle.")
+    ] = Path("export"),
     runs: Annotated[Path, typer.Option("--runs", help="Where `train` wrote the models.")] = Path("runs"),
     calibration_size: Annotated[
         int, typer.Option(min=1, help="Training images used to calibrate int8 ranges.")
@@ -250,13 +292,15 @@ def export(
     data_dir: Annotated[
         Path | None, typer.Option(help="MNIST folder or mnist.npz (default: bundled).")
     ] = None,
+    old_out: OldOut = None,
 ) -> None:
     """Export to TFLite / ONNX, validate every artifact on the 10,000 test images, update the bundle."""
     from mnist_edge.data import load_mnist
     from mnist_edge.files import ensure_writable_dir
 
+    bundle = old_out or bundle
     data = load_mnist(data_dir)
-    ensure_writable_dir(bundle)
+    ensure_writable_dir(bundle.resolve().parent)
     from mnist_edge.export import export_models, select_formats
     from mnist_edge.quantize import load_or_train_qat
 
@@ -288,29 +332,24 @@ def report(
     bundle: Annotated[Path, typer.Option("--bundle", help="The export bundle to report on.")] = Path(
         "export"
     ),
-    out_dir: Annotated[Path, typer.Option("--out", help="Where REPORT.md, report.json and PNGs go.")] = Path(
-        "reports"
-    ),
+    reports: Annotated[
+        Path, typer.Option("--reports", help="Where REPORT.md, report.json and PNGs go.")
+    ] = Path("reports"),
     data_dir: Annotated[
         Path | None, typer.Option(help="MNIST folder or mnist.npz (default: bundled).")
     ] = None,
+    old_out: OldOut = None,
 ) -> None:
     """Parity table, example images, confusion matrices and size/accuracy chart of a bundle."""
     from mnist_edge.data import load_mnist
     from mnist_edge.report import build_report
 
+    out_dir = old_out or reports
+
     data = load_mnist(data_dir)
     with console.status("measuring") as status:
         result = build_report(bundle, out_dir, data.test, on_step=status.update)
-    table = Table("artifact", "size", "accuracy", "vs original", "vs float", "latency p50", "status")
-    for r in result["artifacts"]:
-        table.add_row(
-            r["artifact"], f"{r['bytes'] / 1024:,.0f} KiB", f"{r['accuracy']:.2%}",
-            f"{r['delta_to_original_pp']:+.2f} pp",
-            "" if r["delta_to_float_pp"] is None else f"{r['delta_to_float_pp']:+.2f} pp",
-            f"{r['latency_p50_ms_1_thread']:.3f} ms", r["status"],
-        )  # fmt: skip
-    out.print(table)
+    out.print(report_table(result["artifacts"]))
     out.print(f"report written to {out_dir / 'REPORT.md'}")
     if any(r["status"] != "pass" for r in result["artifacts"]):
         raise typer.Exit(1)
@@ -320,15 +359,18 @@ def report(
 @user_errors
 def pipeline(
     runs: Annotated[Path, typer.Option("--runs", help="Training runs and checkpoints.")] = Path("runs"),
-    bundle: Annotated[Path, typer.Option("--out", help="The export bundle.")] = Path("export"),
+    bundle: Annotated[Path, typer.Option("--bundle", help="The export bundle.")] = Path("export"),
     reports: Annotated[Path, typer.Option("--reports", help="Where the report goes.")] = Path("reports"),
     data_dir: Annotated[
         Path | None, typer.Option(help="MNIST folder or mnist.npz (default: bundled).")
     ] = None,
+    old_out: OldOut = None,
 ) -> None:
     """Everything: train both models, QAT, export all formats, validate, report. Rerun to resume."""
     from mnist_edge.data import load_mnist
     from mnist_edge.files import ensure_writable_dir
+
+    bundle = old_out or bundle
 
     data = load_mnist(data_dir)
     for folder in (runs, bundle.parent, reports):

@@ -261,7 +261,7 @@ def read_existing_manifest(bundle: Path) -> dict:
         if bundle.exists() and any(bundle.iterdir()):
             raise UserError(
                 f"{bundle}: folder is not empty and holds no manifest.json: not an export bundle "
-                "(choose a new or empty folder for --out)"
+                "(choose a new or empty folder for --bundle)"
             )
         return {"artifacts": {}}
     try:
@@ -388,7 +388,7 @@ def export_models(
     gates = gates or Gates()
     if calibration_size < 1:
         raise UserError("--calibration-size must be at least 1")
-    bundle = bundle.resolve()  # `--out .` has no name to put a staging folder beside
+    bundle = bundle.resolve()  # `--bundle .` has no name to put a staging folder beside
     recover_interrupted_swap(bundle)
     manifest = read_existing_manifest(bundle)
     ensure_writable_dir(bundle.parent)

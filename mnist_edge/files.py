@@ -28,14 +28,20 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def read_json(path: Path) -> dict:
-    """A JSON file this tool wrote (run record, checkpoint state), or a UserError saying it is damaged."""
+def read_json(path: Path, required: tuple[str, ...] = ()) -> dict:
+    """A JSON file this tool wrote (run record, checkpoint state), or a UserError saying it is damaged.
+
+    ``required`` keys must be present: a record that parses but lacks them is damaged too.
+    """
     try:
         payload = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise UserError(f"{path}: unreadable ({exc}); delete it or choose another folder") from None
     if not isinstance(payload, dict):
         raise UserError(f"{path}: not a JSON object; delete it or choose another folder")
+    missing = [key for key in required if key not in payload]
+    if missing:
+        raise UserError(f"{path}: damaged (no {', '.join(missing)}); delete it or choose another folder")
     return payload
 
 

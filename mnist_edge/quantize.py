@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow_model_optimization as tfmot
+from mnist_edge_runtime.bundle import sha256_file
 
 from mnist_edge.data import Mnist
 from mnist_edge.errors import UserError
@@ -261,25 +262,37 @@ def load_or_train_qat(
     on_epoch: Callable[[dict], None] | None = None,
     retrain: bool = False,
 ) -> keras.Model:
-    """The QAT model of ``runs/<model>``: reused when it is newer than the float model, else trained."""
+    """The QAT model of ``runs/<model>``: reused when made from this very float model, data and settings.
+
+    The cache is keyed on the float model file's SHA-256, the data checksums and ``config``
+    (not on modification times, which a copy or a checkout changes), and trained again otherwise.
+    """
     model_path, record_path = qat_paths(runs, model_name)
-    float_path = runs / model_name / "model.keras"
-    if (
-        not retrain
-        and model_path.is_file()
-        and record_path.is_file()
-        and model_path.stat().st_mtime >= float_path.stat().st_mtime
-    ):
+    key = {
+        "float_model_sha256": sha256_file(runs / model_name / "model.keras"),
+        "data": data.checksums,
+        "qat_config": asdict(config),
+    }
+    if not retrain and model_path.is_file() and record_path.is_file():
         try:
-            qat = load_qat_model(float_model, model_path)
-            run_record["qat"] = read_json(record_path)
-            return qat
+            cached = read_json(record_path)
+            if cached.get("cache_key") == key:
+                qat = load_qat_model(float_model, model_path)
+                run_record["qat"] = cached
+                return qat
         except (OSError, ValueError, UserError):
             pass  # a damaged cache is not an error: train it again below
-    train_config = (
-        TrainConfig(**run_record["config"]) if "config" in run_record else default_config(model_name)
-    )
+    try:
+        train_config = (
+            TrainConfig(**run_record["config"]) if "config" in run_record else default_config(model_name)
+        )
+    except TypeError:
+        raise UserError(
+            f"{runs / model_name / 'run.json'}: its config does not match this version's settings; "
+            "train the model again"
+        ) from None
     qat, record = quantization_aware_training(float_model, model_name, train_config, data, config, on_epoch)
+    record["cache_key"] = key
     save_qat(qat, record, model_path, record_path)
     run_record["qat"] = record
     return qat

@@ -200,11 +200,11 @@ def train(
 
     history, first_epoch, elapsed = [], 0, 0.0
     if resume and manager.latest_checkpoint and state_path.exists():
-        state = read_json(state_path)
+        state = read_json(state_path, required=("config", "history", "seconds"))
         if state["config"] != asdict(config):
             raise UserError(
                 f"{run_dir}: the checkpoint was made with other settings; "
-                "resume with the same options or choose another --out"
+                "resume with the same options or choose another --runs"
             )
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
         history, elapsed = state["history"], state["seconds"]

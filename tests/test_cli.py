@@ -33,7 +33,7 @@ def test_train_from_a_data_dir(tmp_path, mnist):
         (mnist.test.images[:100], mnist.test.labels[:100]),
     )
     result = run(
-        "train", "--model", "flat", "--epochs", "1", "--data-dir", str(data), "--out", str(tmp_path / "r")
+        "train", "--model", "flat", "--epochs", "1", "--data-dir", str(data), "--runs", str(tmp_path / "r")
     )
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "r" / "flat" / "run.json").read_text())
@@ -84,3 +84,84 @@ def test_console_errors_are_one_line_without_traceback():
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("mnist-edge: error:"), done.stderr
         assert "Traceback" not in done.stderr
+
+
+# --- conventions: versions, help for everything, one meaning per option name, 80 columns -----------
+
+
+def toolchain_options() -> dict[str, dict[str, object]]:
+    """{command: {option name: click parameter}} of `mnist-edge`, hidden aliases left out."""
+    import typer.main
+
+    group = typer.main.get_command(app)
+    return {
+        name: {opt: p for p in command.params if not getattr(p, "hidden", False) for opt in p.opts}
+        for name, command in group.commands.items()
+    }
+
+
+def runtime_options() -> dict[str, dict[str, object]]:
+    from mnist_edge_runtime.cli import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.choices and isinstance(a.choices, dict))
+    return {
+        name: {opt: a for a in sub._actions if a.dest != "help" for opt in a.option_strings or [a.dest]}
+        for name, sub in subparsers.choices.items()
+    }
+
+
+def test_both_clis_print_their_version():
+    from mnist_edge import __version__
+
+    assert run("--version").output.strip() == f"mnist-edge {__version__}"
+    done = subprocess.run(
+        [sys.executable, "-m", "mnist_edge_runtime", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0 and done.stdout.strip() == f"mnist-edge-runtime {__version__}"
+
+
+def test_every_option_and_argument_has_help():
+    for cli in (toolchain_options(), runtime_options()):
+        for command, options in cli.items():
+            for name, param in options.items():
+                assert getattr(param, "help", None), f"{command} {name} has no help text"
+
+
+def test_one_meaning_per_option_name_across_both_clis():
+    folders = {"--runs": "runs", "--bundle": "export", "--reports": "reports"}
+    seen: dict[str, set] = {}
+    for cli in (toolchain_options(), runtime_options()):
+        for options in cli.values():
+            for name, param in options.items():
+                if name in folders:
+                    seen.setdefault(name, set()).add(str(param.default))
+    assert {name: values for name, values in seen.items()} == {n: {d} for n, d in folders.items()}
+    for options in toolchain_options().values():
+        assert "--out" not in options  # it meant three different folders; hidden alias only
+    for options in runtime_options().values():
+        if "--model-file" in options:
+            assert options["--model"] is options["--model-file"]  # the old spelling, same option
+
+
+def test_the_old_out_spelling_still_works(tmp_path):
+    result = run("report", "--bundle", str(tmp_path), "--out", str(tmp_path / "r"))
+    assert result.exit_code == 2 and "no manifest.json" in result.output  # parsed, then refused
+
+
+def test_tables_keep_artifact_names_whole_at_80_columns():
+    from rich.console import Console
+
+    from mnist_edge.cli import report_table
+
+    names = ["conv2d.float32.tflite", "conv2d.float32.onnx", "conv2d.int8.tflite", "conv2d.int8.onnx"]
+    rows = [
+        {"artifact": n, "bytes": 1540752, "accuracy": 0.9957, "delta_to_original_pp": 0.25,
+         "delta_to_float_pp": -0.03, "latency_p50_ms_1_thread": 0.181, "status": "pass"}
+        for n in names
+    ]  # fmt: skip
+    console = Console(width=80, record=True, force_terminal=False)
+    console.print(report_table(rows))
+    text = console.export_text()
+    assert all(name in text for name in names), text
+    assert max(len(line) for line in text.splitlines()) <= 80

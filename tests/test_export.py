@@ -16,6 +16,7 @@ from mnist_edge.export import (
     ExportProgress,
     assert_full_integer,
     export_models,
+    load_trained,
     recover_interrupted_swap,
     select_formats,
     sha256_file,
@@ -201,7 +202,7 @@ def test_export_cli_errors_exit_2(tmp_path):
     assert missing.exit_code == 2 and "no trained model" in missing.output
     blocker = tmp_path / "file"
     blocker.write_text("")
-    unwritable = runner.invoke(app, ["export", "--out", str(blocker / "bundle")])
+    unwritable = runner.invoke(app, ["export", "--bundle", str(blocker / "bundle")])
     assert unwritable.exit_code == 2 and "not writable" in unwritable.output
     user_folder = tmp_path / "mine"
     user_files(user_folder)
@@ -250,7 +251,7 @@ def test_an_empty_folder_and_the_current_folder_become_bundles(tmp_path, small, 
     export(small, runs, empty, select_formats("tflite"))
     assert (empty / "manifest.json").exists() and (empty / "flat.float32.tflite").exists()
     monkeypatch.chdir(empty)
-    export(small, runs, Path("."), select_formats("onnx"))  # `--out .` inside a bundle
+    export(small, runs, Path("."), select_formats("onnx"))  # `--bundle .` inside a bundle
     assert set(json.loads((empty / "manifest.json").read_text())["artifacts"]) == {
         "flat.float32.tflite",
         "flat.float32.onnx",
@@ -294,3 +295,35 @@ def test_the_swap_is_one_atomic_exchange_on_linux(tmp_path):
     (b / "x").write_text("b")
     assert export_module._exchange(a, b)
     assert (a / "x").read_text() == "b" and (b / "x").read_text() == "a"
+
+
+def test_qat_cache_is_keyed_on_the_float_model_data_and_settings(tmp_path, small, runs):
+    import os
+
+    copy = tmp_path / "runs"
+    shutil.copytree(runs / "flat", copy / "flat")
+    float_model, record = load_trained("flat", copy)
+    config = QatConfig(epochs=1, calibration_size=256)
+    load_or_train_qat("flat", float_model, record, small, copy, config)
+    weights, qat_json = copy / "flat" / "qat-logits.weights.h5", copy / "flat" / "qat.json"
+    first = weights.stat().st_mtime_ns
+    os.utime(copy / "flat" / "model.keras")  # a newer time alone (a copy, a checkout) changes nothing
+    load_or_train_qat("flat", float_model, dict(record), small, copy, config)
+    assert weights.stat().st_mtime_ns == first
+    load_or_train_qat(
+        "flat", float_model, dict(record), small, copy, QatConfig(epochs=1, calibration_size=128)
+    )
+    assert weights.stat().st_mtime_ns != first  # other settings: trained again
+    key = json.loads(qat_json.read_text())["cache_key"]
+    assert key["qat_config"]["calibration_size"] == 128 and len(key["float_model_sha256"]) == 64
+
+
+def test_a_run_record_with_a_foreign_config_is_a_clear_error(tmp_path, small, runs):
+    copy = tmp_path / "runs"
+    shutil.copytree(runs / "flat", copy / "flat")
+    record = json.loads((copy / "flat" / "run.json").read_text())
+    record["config"]["optimizer"] = "sgd"  # a setting this version does not have
+    (copy / "flat" / "run.json").write_text(json.dumps(record))
+    (copy / "flat" / "qat.json").unlink(missing_ok=True)
+    with pytest.raises(UserError, match="config does not match"):
+        export(small, copy, tmp_path / "export", select_formats("tflite", int8=True))

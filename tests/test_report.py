@@ -19,7 +19,7 @@ BUNDLE = Path(__file__).resolve().parents[1] / "export"
 @pytest.fixture(scope="module")
 def report_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("reports")
-    result = CliRunner().invoke(app, ["report", "--bundle", str(BUNDLE), "--out", str(out)])
+    result = CliRunner().invoke(app, ["report", "--bundle", str(BUNDLE), "--reports", str(out)])
     assert result.exit_code == 0, result.output
     return out
 

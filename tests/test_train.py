@@ -90,3 +90,6 @@ def test_resume_from_a_damaged_checkpoint_state_is_a_clear_error(tmp_path, small
     (tmp_path / "flat" / "checkpoints" / "state.json").write_text("not json")
     with pytest.raises(UserError, match="state.json: unreadable"):
         train(config, small, tmp_path, resume=True)
+    (tmp_path / "flat" / "checkpoints" / "state.json").write_text('{"history": []}')  # parses, lacks keys
+    with pytest.raises(UserError, match="state.json: damaged \\(no config, seconds\\)"):
+        train(config, small, tmp_path, resume=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_edge_runtime import __version__
 from mnist_edge_runtime.backends import BACKENDS, missing_backend
 from mnist_edge_runtime.bundle import (
     DEFAULT_MODEL,
@@ -51,28 +52,33 @@ def _positive(value: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mnist-edge-runtime", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"mnist-edge-runtime {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def model_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--model", type=Path, help=f"model file (default: BUNDLE/{DEFAULT_MODEL})")
+        # --model-file is a file here; the toolchain's --model is a model name. --model still works.
+        p.add_argument(
+            "--model-file", "--model", dest="model", type=Path, metavar="PATH",
+            help=f"model file, .tflite or .onnx (default: BUNDLE/{DEFAULT_MODEL})",
+        )  # fmt: skip
         p.add_argument(
             "--bundle", type=Path, default=DEFAULT_BUNDLE, help="export bundle folder (default: ./export)"
         )
         p.add_argument("--backend", choices=BACKENDS, help="force a backend (default: best installed)")
-        p.add_argument("--threads", type=_positive, help="interpreter threads")
+        p.add_argument("--threads", type=_positive, help="interpreter threads (default: the interpreter's)")
 
     predict = commands.add_parser("predict", help="classify image files")
-    predict.add_argument("files", nargs="+", type=Path)
+    predict.add_argument("files", nargs="+", type=Path, help="pictures of one digit each (PNG, JPEG, ...)")
     model_options(predict)
     predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     evaluate = commands.add_parser("eval", help="accuracy on IDX files and parity with the manifest")
-    evaluate.add_argument("--images", type=Path, required=True)
-    evaluate.add_argument("--labels", type=Path, required=True)
+    evaluate.add_argument("--images", type=Path, required=True, help="IDX image file (gzip or raw)")
+    evaluate.add_argument("--labels", type=Path, required=True, help="IDX label file (gzip or raw)")
     model_options(evaluate)
     evaluate.add_argument("--limit", type=_positive, help="only the first N images (parity needs all)")
     evaluate.add_argument("--predictions", type=Path, help="also write each image's predicted digit (JSON)")
-    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     bench = commands.add_parser("bench", help="latency, throughput and peak memory")
     model_options(bench)
