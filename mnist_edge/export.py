@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import logging
 import os
 import shutil
@@ -33,7 +34,9 @@ import numpy as np
 from mnist_edge_runtime.backends import apply_activation
 from mnist_edge_runtime.bundle import read_manifest, sha256_file
 from mnist_edge_runtime.errors import RuntimeInputError
+from mnist_edge_runtime.idx import content_sha256
 from mnist_edge_runtime.machine import describe_machine
+from mnist_edge_runtime.metadata import OUTPUT_METADATA
 from mnist_edge_runtime.quiet import native_stderr_silenced
 
 from mnist_edge.data import Mnist
@@ -151,9 +154,14 @@ def export_onnx_int8(job: ExportJob) -> bytes:
             batch = next(self.batches, None)
             return None if batch is None else {name: batch}
 
+    import onnx
+
     with tempfile.TemporaryDirectory() as tmp:
         source, target = Path(tmp, "float.onnx"), Path(tmp, "int8.onnx")
-        source.write_bytes(export_onnx_float32(job))
+        # Quantize the graph up to the logits, as the int8 TFLite model does: a quantized sigmoid
+        # or softmax output rounds every runner-up below 1/256 to 0.
+        logits = without_final_activation(onnx.load_from_string(export_onnx_float32(job)))
+        source.write_bytes(logits.SerializeToString())
         quantize_static(
             str(source),
             str(target),
@@ -165,6 +173,45 @@ def export_onnx_int8(job: ExportJob) -> bytes:
             reduce_range=True,
         )
         return target.read_bytes()
+
+
+def without_final_activation(proto):
+    """The ONNX graph with its last node, the output's Sigmoid or Softmax, removed: it outputs logits."""
+    graph = proto.graph
+    last = next(node for node in graph.node if graph.output[0].name in node.output)
+    if last.op_type not in ("Sigmoid", "Softmax"):
+        raise GateFailedError(f"ONNX graph ends in {last.op_type}, not the expected Sigmoid or Softmax")
+    graph.node.remove(last)
+    for node in graph.node:  # whatever fed the activation now feeds the graph's output
+        node.output[:] = [graph.output[0].name if name == last.input[0] else name for name in node.output]
+    return proto
+
+
+def with_output_metadata(fmt: str, content: bytes, model: str, outputs_logits: bool) -> bytes:
+    """Write into the model file what its output is (see mnist_edge_runtime.metadata)."""
+    value = json.dumps(
+        {"outputs": "logits", "activation": OUTPUT_ACTIVATION[model]}
+        if outputs_logits
+        else {"outputs": "scores", "activation": None}
+    )
+    if fmt == "onnx":
+        import onnx
+
+        proto = onnx.load_from_string(content)
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = OUTPUT_METADATA, value
+        return proto.SerializeToString()
+    from tensorflow.lite.python import schema_py_generated as schema
+    from tensorflow.lite.tools import flatbuffer_utils
+
+    model_object = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
+    buffer = schema.BufferT()
+    buffer.data = list(value.encode())
+    model_object.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name, entry.buffer = OUTPUT_METADATA, len(model_object.buffers) - 1
+    model_object.metadata = [*(model_object.metadata or []), entry]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model_object))
 
 
 @dataclass(frozen=True)
@@ -184,7 +231,7 @@ FORMATS = [
     ExportFormat("tflite", "dynamic", export_tflite_dynamic, option="dynamic"),
     ExportFormat("tflite", "int8", export_tflite_int8, option="int8", outputs_logits=True),
     ExportFormat("onnx", "float32", export_onnx_float32, option=None),
-    ExportFormat("onnx", "int8", export_onnx_int8, option="int8"),
+    ExportFormat("onnx", "int8", export_onnx_int8, option="int8", outputs_logits=True),
 ]
 
 
@@ -456,7 +503,7 @@ def _export_all(
             progress.step(f"{filename}: converting")
             path = staging / filename
             with converter_chatter_silenced():
-                content = fmt.build(job)
+                content = with_output_metadata(fmt.format, fmt.build(job), job.model_name, fmt.outputs_logits)
             path.write_bytes(content)
             source_scores, source = float_scores, "float"
             activation = OUTPUT_ACTIVATION[job.model_name] if fmt.outputs_logits else None
@@ -500,6 +547,7 @@ def _write_manifest(
         job, path = by_model[artifact.validation.model], staging / artifact.filename
         validation = artifact.validation.as_dict()
         validation["test_images"] = len(job.data.test)
+        validation["test_data_sha256"] = content_sha256(job.data.test.images, job.data.test.labels)
         validation["float_model_accuracy"] = round(job.float_accuracy, 6)
         validation["original_accuracy"] = gates.original_accuracy[job.model_name]
         validation["measured_on"] = machine

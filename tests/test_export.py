@@ -93,6 +93,20 @@ def test_export_every_format_writes_a_valid_bundle(tmp_path, small, runs):
     sizes = {name: entry["bytes"] for name, entry in manifest["artifacts"].items()}
     assert sizes["conv2d.int8.tflite"] < 0.3 * sizes["conv2d.float32.tflite"]
     assert_full_integer((bundle / "conv2d.int8.tflite").read_bytes())
+    # Every file says what its output is; both int8 models output logits, read the same way.
+    from mnist_edge_runtime.classifier import Classifier
+
+    for name, entry in manifest["artifacts"].items():
+        lone = tmp_path / "lone" / name  # one file copied alone, as it reaches a device
+        lone.parent.mkdir(exist_ok=True)
+        shutil.copy(bundle / name, lone)
+        classifier = Classifier.open(lone)
+        assert classifier.output_known, name
+        expected = "logits" if entry["precision"] == "int8" else "scores"
+        assert classifier.model.output_metadata["outputs"] == expected, name
+        scores = classifier.scores(small.test.images[:50])
+        assert scores.min() >= 0 and scores.max() <= 1, name
+        np.testing.assert_allclose(scores, Classifier.open(bundle / name).scores(small.test.images[:50]))
 
 
 def test_full_integer_check_catches_a_float_model(tmp_path, small, runs):
@@ -327,3 +341,25 @@ def test_a_run_record_with_a_foreign_config_is_a_clear_error(tmp_path, small, ru
     (copy / "flat" / "qat.json").unlink(missing_ok=True)
     with pytest.raises(UserError, match="config does not match"):
         export(small, copy, tmp_path / "export", select_formats("tflite", int8=True))
+
+
+def test_a_model_that_says_nothing_about_its_output_is_reported_as_such(tmp_path, small, runs):
+    """A foreign .tflite (no mnist-edge metadata) copied alone: the runtime says it cannot know."""
+    import subprocess
+    import sys
+
+    from mnist_edge_runtime.classifier import Classifier
+    from PIL import Image
+
+    from mnist_edge.models import build_model
+    from mnist_edge.tensorflow_quiet import tf
+
+    foreign = tmp_path / "foreign.tflite"
+    foreign.write_bytes(tf.lite.TFLiteConverter.from_keras_model(build_model("flat")).convert())
+    assert not Classifier.open(foreign).output_known
+    Image.fromarray(small.test.images[0]).save(tmp_path / "digit.png")
+    done = subprocess.run(
+        [sys.executable, "-m", "mnist_edge_runtime", "predict", str(tmp_path / "digit.png"), "--model-file", str(foreign)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0 and "says nothing about its outputs" in done.stderr

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_edge_runtime.errors import RuntimeInputError
+from mnist_edge_runtime.metadata import OUTPUT_METADATA, parse_output_metadata, tflite_metadata
 from mnist_edge_runtime.quiet import native_stderr_silenced
 
 TFLITE_BACKENDS = ("litert", "tflite-runtime", "tensorflow")
@@ -66,6 +67,9 @@ def apply_activation(values: np.ndarray, activation: str | None) -> np.ndarray:
     """Turn logits into scores: the models that output logits say which activation in their manifest."""
     if activation is None:
         return values
+    # In float64, then rounded to float32: numpy's float32 exp differs between instruction sets
+    # in the last bits, and the scores should be the same on every CPU, as the logits are.
+    values = np.asarray(values, np.float64)
     if activation == "sigmoid":
         return (1.0 / (1.0 + np.exp(-values))).astype(np.float32)
     if activation == "softmax":
@@ -113,7 +117,10 @@ class TFLiteModel:
         self._input_index, self._output_index = inp["index"], out["index"]
         self.input = _tflite_spec(inp)
         self.output = _tflite_spec(out)
-        self.activation = None  # set from the manifest for models that output logits
+        self.activation = None  # set by the caller from output_metadata (or a manifest)
+        self.output_metadata = parse_output_metadata(
+            tflite_metadata(Path(path).read_bytes()).get(OUTPUT_METADATA)
+        )
         self._batch = int(inp["shape"][0])
         # One interpreter runs one call at a time: its tensors are shared state, so threads
         # sharing this model take turns (results are the same as single-threaded calls).
@@ -204,6 +211,8 @@ class OnnxModel:
         self.input = TensorSpec(tuple(int(d) for d in inp.shape[1:]), np.dtype(np.float32))
         self.output = TensorSpec(tuple(int(d) for d in out.shape[1:]), np.dtype(np.float32))
         self.activation: str | None = None
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        self.output_metadata = parse_output_metadata(metadata.get(OUTPUT_METADATA))
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return self.session.run([self._output_name], {self._input_name: x})[0]

@@ -100,8 +100,12 @@ def check_tflite_header(path: Path) -> None:
         raise RuntimeInputError(f"{path}: corrupt TFLite flatbuffer (root offset {root} outside the file)")
 
 
+# Run with ``python -I`` (no PYTHONPATH, no user site, not the current folder): a file lying in the
+# folder where the command runs cannot take the place of a module. The parent's own import path
+# (without the current folder) is handed over explicitly.
 _PROBE = """
-import sys
+import json, sys
+sys.path[:0] = json.loads(sys.argv[3])
 from mnist_edge_runtime.backends import open_model
 model = open_model(sys.argv[1], sys.argv[2] or None)
 model.run(__import__("numpy").zeros((1, *model.input.shape), model.input.dtype))
@@ -112,7 +116,15 @@ def probe_in_child(path: Path, backend: str | None, timeout: float = 60.0) -> No
     """Load and run ``path`` once in a child process; a crash there becomes a clean error here."""
     try:
         done = subprocess.run(
-            [sys.executable, "-c", _PROBE, str(path), backend or ""],
+            [
+                sys.executable,
+                "-I",
+                "-c",
+                _PROBE,
+                str(path),
+                backend or "",
+                json.dumps([p for p in sys.path if p]),
+            ],
             capture_output=True,
             text=True,
             timeout=timeout,

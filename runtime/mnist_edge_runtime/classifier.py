@@ -7,8 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_edge_runtime.backends import TFLiteModel, open_model, predict_scores
+from mnist_edge_runtime.backends import OnnxModel, TFLiteModel, open_model, predict_scores
 from mnist_edge_runtime.bundle import check_model_file
+from mnist_edge_runtime.errors import RuntimeInputError
 from mnist_edge_runtime.preprocess import as_mnist_batch
 
 
@@ -30,6 +31,23 @@ class Prediction:
         }
 
 
+def output_activation(file_says: dict | None, manifest_entry: dict | None) -> str | None:
+    """The activation that turns the model's outputs into scores: the file's own word, else the manifest's.
+
+    Where both speak they must agree; a disagreement means a damaged or mismatched manifest.
+    """
+    output = (manifest_entry or {}).get("output")
+    manifest_says = output.get("activation") if isinstance(output, dict) else None
+    if file_says is None:
+        return manifest_says
+    activation = file_says.get("activation") if file_says["outputs"] == "logits" else None
+    if manifest_entry is not None and manifest_says != activation:
+        raise RuntimeInputError(
+            f"the manifest says output activation {manifest_says!r}, the model file says {activation!r}"
+        )
+    return activation
+
+
 def format_confidence(value: float, digits: int = 4) -> str:
     """0.9961, or 1.2e-06 for the tiny scores a runner-up often has."""
     return f"{value:.{digits}f}" if value >= 10**-digits or value == 0 else f"{value:.1e}"
@@ -45,20 +63,27 @@ def predictions_from_scores(scores: np.ndarray) -> list[Prediction]:
 
 
 class Classifier:
-    """A checked model on a backend. ``Classifier.open(path)`` verifies the file before loading it."""
+    """A checked model on a backend. ``Classifier.open(path)`` verifies the file before loading it.
 
-    def __init__(self, path: Path, model: TFLiteModel, manifest_entry: dict | None):
+    Scores are probabilities in [0, 1] whenever the model file (mnist-edge writes this into every
+    model) or its manifest says what its outputs are; ``output_known`` is False for a foreign
+    model that says nothing, whose scores are then its raw outputs. One ``Classifier`` may be
+    shared by threads: calls take turns on its interpreter and give single-threaded results.
+    """
+
+    def __init__(self, path: Path, model: TFLiteModel | OnnxModel, manifest_entry: dict | None):
         self.path = path
         self.model = model
         self.manifest_entry = manifest_entry
+        self.output_known = model.output_metadata is not None or manifest_entry is not None
 
     @classmethod
     def open(cls, path: str | Path, backend: str | None = None, threads: int | None = None) -> Classifier:
         path = Path(path)
         entry = check_model_file(path, backend)
-        output = (entry or {}).get("output")
-        activation = output.get("activation") if isinstance(output, dict) else None
-        return cls(path, open_model(path, backend, threads, activation), entry)
+        model = open_model(path, backend, threads)
+        model.activation = output_activation(model.output_metadata, entry)
+        return cls(path, model, entry)
 
     @property
     def backend(self) -> str:

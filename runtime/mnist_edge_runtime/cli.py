@@ -27,7 +27,7 @@ from mnist_edge_runtime.bundle import (
 )
 from mnist_edge_runtime.classifier import Classifier, format_confidence, predictions_from_scores
 from mnist_edge_runtime.errors import RuntimeInputError
-from mnist_edge_runtime.idx import read_images_and_labels
+from mnist_edge_runtime.idx import content_sha256, read_images_and_labels
 from mnist_edge_runtime.machine import describe_machine, one_line
 
 EXIT_PARITY_FAILED = 1
@@ -117,6 +117,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     from mnist_edge_runtime.preprocess import as_mnist_batch
 
     classifier = Classifier.open(_model_paths(args)[0], args.backend, args.threads)
+    if not classifier.output_known:
+        sys.stderr.write(
+            f"note: {classifier.path} says nothing about its outputs (no mnist-edge metadata, no "
+            "manifest): the numbers shown are its raw outputs, not confidences\n"
+        )
     images, names = as_mnist_batch(args.files)
     results = predictions_from_scores(classifier.scores(images))
     if args.json:
@@ -140,6 +145,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     full = args.limit is None or args.limit >= len(labels)
     images, labels = images[: args.limit], labels[: args.limit]
     rows, predictions, failed = [], {}, False
+    checksum = content_sha256(images, labels)
     paths = _model_paths(args, all_in_bundle=args.model is None)
     if args.model is None:  # a whole bundle: run what this device can, say what it skipped
         for path in [p for p in paths if missing_backend(p)]:
@@ -154,7 +160,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         entry = classifier.manifest_entry or {}
         model = entry.get("model") or path.name.split(".")[0]
         manifest_accuracy = (entry.get("validation") or {}).get("accuracy")
-        same_images = full and (entry.get("validation") or {}).get("test_images") == len(labels)
+        same_images = full and _same_test_set(entry.get("validation") or {}, checksum, len(labels))
         tolerance = parity_tolerance(classifier.backend, entry.get("precision"))
         ok, problems = (
             parity_verdict(model, accuracy, manifest_accuracy, tolerance) if same_images else (True, [])
@@ -183,6 +189,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
         _print_machines(here, rows)
         _print_eval_table(rows)
     return EXIT_PARITY_FAILED if failed else 0
+
+
+def _same_test_set(validation: dict, checksum: str, count: int) -> bool:
+    """Are these the images the manifest's figure was measured on? By checksum; by count for old bundles."""
+    if "test_data_sha256" in validation:
+        return validation["test_data_sha256"] == checksum
+    return validation.get("test_images") == count
 
 
 def _write_text_atomically(path: Path, text: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import zlib
 from pathlib import Path
@@ -71,3 +72,10 @@ def read_images_and_labels(images: Path, labels: Path) -> tuple[np.ndarray, np.n
     if len(y) and int(y.max()) > 9:
         raise RuntimeInputError(f"{labels}: label {int(y.max())} is not a digit 0..9")
     return x, y
+
+
+def content_sha256(images: np.ndarray, labels: np.ndarray) -> str:
+    """A checksum of the decoded pixels and labels: the same for gzip and raw files of one test set."""
+    digest = hashlib.sha256(np.ascontiguousarray(images, np.uint8).tobytes())
+    digest.update(np.ascontiguousarray(labels, np.uint8).tobytes())
+    return digest.hexdigest()

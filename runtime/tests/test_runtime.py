@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,7 +115,9 @@ def test_unknown_output_activation_in_the_manifest(bundle_copy):
     manifest = json.loads(manifest_path.read_text())
     manifest["artifacts"]["conv2d.int8.tflite"]["output"]["activation"] = "relu6"
     manifest_path.write_text(json.dumps(manifest))
-    with pytest.raises(RuntimeInputError, match="unknown output activation 'relu6'"):
+    with pytest.raises(
+        RuntimeInputError, match="manifest says output activation 'relu6', the model file says 'sigmoid'"
+    ):
         Classifier.open(bundle_copy / "conv2d.int8.tflite")
 
 
@@ -517,3 +520,54 @@ def test_manifest_keys_must_be_plain_file_names(bundle_copy):
     (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(RuntimeInputError, match="not a plain file name"):
         read_manifest(bundle_copy)
+
+
+def test_eval_knows_the_manifest_test_set_by_checksum_not_count(tmp_path):
+    import gzip
+
+    raw_images, raw_labels = tmp_path / "images.idx", tmp_path / "labels.idx"
+    raw_images.write_bytes(gzip.decompress(TEST_IMAGES.read_bytes()))
+    labels = bytearray(gzip.decompress(TEST_LABELS.read_bytes()))
+    raw_labels.write_bytes(bytes(labels))
+
+    def parity(labels_file) -> str:
+        done = run_cli(
+            "eval", "--model", str(INT8), "--images", str(raw_images), "--labels", str(labels_file), "--json"
+        )
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)[0]["parity"]
+
+    assert parity(raw_labels) == "pass"  # the same test set, ungzipped: still recognised
+    labels[-1] = (labels[-1] + 1) % 10  # 10,000 labels still, one of them different
+    other = tmp_path / "other-labels.idx"
+    other.write_bytes(bytes(labels))
+    assert parity(other) == "n/a (not the manifest's test set)"
+
+
+def test_the_public_api_is_the_package_root():
+    import mnist_edge_runtime
+
+    assert set(mnist_edge_runtime.__all__) >= {"Classifier", "Prediction", "RuntimeInputError", "__version__"}
+    assert all(hasattr(mnist_edge_runtime, name) for name in mnist_edge_runtime.__all__)
+    assert (Path(mnist_edge_runtime.__file__).parent / "py.typed").exists()
+    from importlib.metadata import metadata
+
+    assert metadata("mnist-edge-runtime")["License-Expression"] == "MIT"
+
+
+def test_the_load_probe_ignores_modules_in_the_current_folder(tmp_path):
+    """A model without a manifest is first loaded in a child `python -I`: a planted numpy is not imported."""
+    lone = tmp_path / "lone" / "model.tflite"
+    lone.parent.mkdir()
+    lone.write_bytes(INT8.read_bytes())
+    planted = tmp_path / "work" / "numpy"
+    planted.mkdir(parents=True)
+    (planted / "__init__.py").write_text("raise SystemExit('planted numpy was imported')\n")
+    code = (
+        "import os, sys\n"
+        "from mnist_edge_runtime import Classifier\n"
+        f"os.chdir({str(planted.parent)!r})\n"
+        f"print(Classifier.open({str(lone)!r}).backend)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -114,12 +114,20 @@ def command_for(cpu: Cpu, setup: Setup, qemu: Path, sysroot: Path, site: Path) -
     return [*emulator, str(sysroot / "sysroot/usr/bin/python3.11")], env
 
 
-def compare(reference: np.ndarray, other: np.ndarray, labels: np.ndarray, tolerance: float) -> dict:
-    """One emulated run against the native one: top-1 differences, accuracies, score differences.
+def compare(
+    reference: np.lib.npyio.NpzFile,
+    other: np.lib.npyio.NpzFile,
+    model: str,
+    labels: np.ndarray,
+    tolerance: float,
+) -> dict:
+    """One emulated run of ``model`` against the native one: top-1 differences, accuracies, score differences.
 
     ``tolerance`` is the interpreter's parity tolerance (mnist_edge_runtime.bundle.parity_tolerance):
     0 for int8 on ai-edge-litert and onnxruntime, so a single differing image fails.
     """
+    raw_equal = bool(np.array_equal(reference[f"raw:{model}"], other[f"raw:{model}"]))
+    reference, other = reference[model], other[model]
     differ = np.flatnonzero(reference.argmax(axis=1) != other.argmax(axis=1))
     return {
         "images": len(reference),
@@ -130,6 +138,7 @@ def compare(reference: np.ndarray, other: np.ndarray, labels: np.ndarray, tolera
         "accuracy": float(np.mean(other.argmax(axis=1) == labels)),
         "max_abs_score_diff": float(np.max(np.abs(reference - other))) if len(reference) else 0.0,
         "bit_identical": bool(np.array_equal(reference, other)),
+        "raw_outputs_bit_identical": raw_equal,  # the interpreter's own output, before the activation
     }
 
 
@@ -193,7 +202,7 @@ def main() -> int:
                 scores, seconds = jobs[(setup.name, cpu.name)].result()
                 for model in setup.models:
                     row = {"interpreter": setup.name, "versions": versions[setup.name], "cpu": cpu.name}
-                    row |= {"artifact": model, **compare(reference[model], scores[model], labels, tolerance)}
+                    row |= {"artifact": model, **compare(reference, scores, model, labels, tolerance)}
                     rows.append({**row, "seconds": round(seconds, 1)})
                     _print_row(row)
     if args.json:
@@ -220,11 +229,11 @@ def _print_row(r: dict) -> None:
             f"top-1 differs on {r['top1_differences']} ({allowed} the {r['allowed_differences']} allowed): "
             f"images {r['differing_images']}"
         )
-    exact = (
-        ", bit-identical scores"
-        if r["bit_identical"]
-        else f", max |score diff| {r['max_abs_score_diff']:.3g}"
-    )
+    raw = "bit-identical raw outputs" if r["raw_outputs_bit_identical"] else "raw outputs differ"
+    if r["bit_identical"]:
+        exact = f", {raw} and scores"
+    else:
+        exact = f", {raw}; max |score diff| {r['max_abs_score_diff']:.3g}"
     print(
         f"  {r['interpreter']:<14} {r['cpu']:<32} {r['artifact']:<18} {r['images']} images, "
         f"accuracy {r['accuracy']:.2%} (native {r['accuracy_native']:.2%}): {verdict}{exact}"

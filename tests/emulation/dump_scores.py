@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from mnist_edge_runtime.backends import pixels_to_input
 from mnist_edge_runtime.classifier import Classifier
 from mnist_edge_runtime.idx import read_images_and_labels
 from mnist_edge_runtime.machine import interpreter_versions
@@ -23,11 +24,17 @@ def main(out: str, backend: str, limit: str, *models: str) -> None:
         MNIST / "t10k-images-idx3-ubyte.gz", MNIST / "t10k-labels-idx1-ubyte.gz"
     )
     images = images[: int(limit)]
-    scores = {}
+    arrays = {}
     for model in models:
         chosen = backend if model.endswith(".tflite") else None  # .onnx always runs on onnxruntime
-        scores[Path(model).name] = Classifier.open(model, chosen, threads=1).scores(images)
-    np.savez(out, versions=json.dumps(interpreter_versions()), **scores)
+        classifier = Classifier.open(model, chosen, threads=1)
+        arrays[Path(model).name] = classifier.scores(images)
+        # The interpreter's own output (int8 or float logits), before the runtime's activation.
+        raw_input = pixels_to_input(images, classifier.model.input)
+        arrays[f"raw:{Path(model).name}"] = np.concatenate(
+            [classifier.model.run(raw_input[i : i + 256]) for i in range(0, len(images), 256)]
+        )
+    np.savez(out, versions=json.dumps(interpreter_versions()), **arrays)
 
 
 if __name__ == "__main__":
