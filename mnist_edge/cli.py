@@ -222,13 +222,13 @@ def narrow_table(*columns: str) -> Table:
 
 
 def report_table(rows: list[dict]) -> Table:
-    table = narrow_table("size", "accuracy", "vs orig.", "vs float", "p50", "status")
+    table = narrow_table("size", "accuracy", "vs orig", "vs float", "p50", "status")
     for r in rows:
         table.add_row(
             r["artifact"], f"{r['bytes'] / 1024:,.0f} KiB", f"{r['accuracy']:.2%}",
-            f"{r['delta_to_original_pp']:+.2f} pp",
-            "" if r["delta_to_float_pp"] is None else f"{r['delta_to_float_pp']:+.2f} pp",
-            f"{r['latency_p50_ms_1_thread']:.3f} ms", r["status"],
+            f"{r['delta_to_original_pp']:+.2f}pp",
+            "" if r["delta_to_float_pp"] is None else f"{r['delta_to_float_pp']:+.2f}pp",
+            f"{r['latency_p50_ms_1_thread']:.3f}ms", r["status"],
         )  # fmt: skip
     return table
 

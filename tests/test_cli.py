@@ -164,4 +164,4 @@ def test_tables_keep_artifact_names_whole_at_80_columns():
     console.print(report_table(rows))
     text = console.export_text()
     assert all(name in text for name in names), text
-    assert max(len(line) for line in text.splitlines()) <= 80
+    assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text, text  # nothing cut

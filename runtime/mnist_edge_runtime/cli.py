@@ -278,6 +278,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "batch256_images_per_s": round(batch_rate, 1),
         "single_calls_images_per_s": round(single_rate, 1),
         "peak_rss_mib": round(_peak_rss_mib(), 1),
+        "machine": describe_machine(),  # int8 speed depends on the CPU's instruction set
     }
     print(json.dumps(result, indent=2))
     return 0
