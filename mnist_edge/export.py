@@ -384,7 +384,7 @@ def swap_in(staging: Path, bundle: Path) -> None:
 def recover_interrupted_swap(bundle: Path) -> None:
     """If an export died between the two renames of ``swap_in``, put the old bundle back."""
     previous = bundle.with_name(bundle.name + ".previous")
-    if previous.exists() and not bundle.exists():
+    if (previous / "manifest.json").exists() and not bundle.exists():  # ours, not a user's folder
         os.replace(previous, bundle)
 
 

@@ -30,6 +30,8 @@ KERNEL_FEATURES = (
     "sve",
 )
 INTERPRETERS = ("ai-edge-litert", "tflite-runtime", "onnxruntime", "numpy")
+# Arm Linux names a core only by part number (implementer 0x41 = Arm): the Raspberry Pi ones.
+ARM_CORES = {"0xd03": "Cortex-A53", "0xd08": "Cortex-A72", "0xd0b": "Cortex-A76", "0xd05": "Cortex-A55"}
 
 
 def _cpuinfo() -> dict[str, str]:
@@ -59,7 +61,8 @@ def cpu_description() -> dict:
     flags = set((info.get("flags") or info.get("Features") or "").split())
     model = info.get("model name") or info.get("Model") or platform.processor() or ""
     if not model and "CPU part" in info:  # Arm Linux names the core by implementer and part number
-        model = f"Arm implementer {info.get('CPU implementer')} part {info['CPU part']}"
+        part = info["CPU part"]
+        model = f"{ARM_CORES.get(part, 'Arm core')} (implementer {info.get('CPU implementer')}, part {part})"
     return {
         "machine": platform.machine(),
         "model": model or "unknown",

@@ -353,7 +353,7 @@ CPU part\t: 0xd0b
     ("text", "model", "features"),
     [
         (X86_CPUINFO, "Some Xeon", ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512bw", "avx512_vnni"]),
-        (ARM_CPUINFO, "Arm implementer 0x41 part 0xd0b", ["asimd", "asimddp"]),
+        (ARM_CPUINFO, "Cortex-A76 (implementer 0x41, part 0xd0b)", ["asimd", "asimddp"]),
     ],
 )
 def test_cpu_description_names_the_kernel_features(monkeypatch, tmp_path, text, model, features):
