@@ -571,3 +571,35 @@ def test_the_load_probe_ignores_modules_in_the_current_folder(tmp_path):
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def _flood_fill_components(mask: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """The obvious pixel-by-pixel 8-connected labelling, as a reference for the run-based one."""
+    labels, sizes = np.zeros(mask.shape, np.int32), []
+    h, w = mask.shape
+    for start in zip(*np.nonzero(mask)):
+        if labels[start]:
+            continue
+        labels[start] = len(sizes) + 1
+        stack, count = [start], 0
+        while stack:
+            y, x = stack.pop()
+            count += 1
+            for ny in (y - 1, y, y + 1):
+                for nx in (x - 1, x, x + 1):
+                    if 0 <= ny < h and 0 <= nx < w and mask[ny, nx] and not labels[ny, nx]:
+                        labels[ny, nx] = labels[start]
+                        stack.append((ny, nx))
+        sizes.append(count)
+    return labels, sizes
+
+
+def test_run_based_labelling_equals_a_flood_fill():
+    from mnist_edge_runtime.preprocess import _connected_components
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        mask = rng.random(tuple(rng.integers(1, 50, 2))) > rng.uniform(0.2, 0.95)
+        labels, sizes = _connected_components(mask)
+        expected_labels, expected_sizes = _flood_fill_components(mask)
+        assert sizes == expected_sizes and np.array_equal(labels, expected_labels)
