@@ -24,6 +24,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "runtime" / "tests"))
 
+from baseline import BASELINE_REV, load_baseline_preprocess  # noqa: E402
 from mnist_edge_runtime.classifier import Classifier  # noqa: E402
 from mnist_edge_runtime.idx import read_images_and_labels  # noqa: E402
 from mnist_edge_runtime.machine import describe_machine  # noqa: E402
@@ -71,7 +72,14 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=REPO / "export" / "conv2d.int8.tflite")
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
+    parser.add_argument(
+        "--baseline", default=BASELINE_REV, help="Git revision whose preprocessing to compare."
+    )
+    parser.add_argument(
+        "--baseline-file", type=Path, help="That preprocess.py as a file (no git history here)."
+    )
     args = parser.parse_args()
+    baseline = load_baseline_preprocess(args.baseline, args.baseline_file)
 
     images, labels = read_images_and_labels(
         MNIST / "train-images-idx3-ubyte.gz", MNIST / "train-labels-idx1-ubyte.gz"
@@ -83,16 +91,20 @@ def main() -> None:
         for name, source in make_inputs(digit, Path(tmp)).items():
             mnist_form = as_mnist_batch(source)[0]
             preprocess = timed(lambda s=source: as_mnist_batch(s), args.repeat)
+            before = timed(lambda s=source: baseline.as_mnist_batch(s), args.repeat)
+            same = np.array_equal(baseline.as_mnist_batch(source)[0], mnist_form)
             interpreter = timed(lambda x=mnist_form: classifier.scores(x), args.repeat * 10)
             predicted = classifier.predict(source)[0].digit
             rows.append(
-                {"input": name, "preprocess": summary(preprocess), "interpreter": summary(interpreter),
+                {"input": name, "preprocess": summary(preprocess), "baseline_preprocess": summary(before),
+                 "same_mnist_form_as_baseline": bool(same), "interpreter": summary(interpreter),
                  "predicted": predicted, "label": label}
             )  # fmt: skip
     result = {
         "cpu": describe_machine()["cpu"],
         "model": args.model.name,
         "backend": classifier.backend,
+        "baseline": args.baseline,
         "rows": rows,
     }
     args.out.mkdir(parents=True, exist_ok=True)
@@ -105,16 +117,20 @@ def markdown(result: dict) -> str:
     cpu = result["cpu"]
     lines = [
         f"CPU: **{cpu['model']}** ({cpu['machine']}; {' '.join(cpu['features'])}). "
-        f"{result['model']} on {result['backend']}, one thread; median / p99.",
+        f"{result['model']} on {result['backend']}, one thread; median / p99. "
+        f"Baseline: the preprocessing at {result['baseline']}, timed in the same run.",
         "",
-        "| input | load + preprocess (ms) | interpreter (ms) | predicted (label) |",
-        "| --- | --- | --- | --- |",
+        "| input | load + preprocess (ms) | baseline (ms) | speed-up | same 28x28 as baseline "
+        "| interpreter (ms) | predicted (label) |",
+        "| --- | --- | --- | ---: | --- | --- | --- |",
     ]
     for r in result["rows"]:
-        p, i = r["preprocess"], r["interpreter"]
+        p, b, i = r["preprocess"], r["baseline_preprocess"], r["interpreter"]
+        speedup = b["median_ms"] / max(p["median_ms"], 1e-6)
         lines.append(
-            f"| {r['input']} | {p['median_ms']:.2f} / {p['p99_ms']:.2f} | {i['median_ms']:.3f} / {i['p99_ms']:.3f} "
-            f"| {r['predicted']} ({r['label']}) |"
+            f"| {r['input']} | {p['median_ms']:.2f} / {p['p99_ms']:.2f} | {b['median_ms']:.2f} / {b['p99_ms']:.2f} "
+            f"| {speedup:.1f}x | {'yes' if r['same_mnist_form_as_baseline'] else 'no'} "
+            f"| {i['median_ms']:.3f} / {i['p99_ms']:.3f} | {r['predicted']} ({r['label']}) |"
         )
     return "\n".join(lines) + "\n"
 

@@ -19,8 +19,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "runtime" / "tests"))
 
+from baseline import BASELINE_REV, load_baseline_preprocess  # noqa: E402
 from mnist_edge_runtime.classifier import Classifier  # noqa: E402
 from mnist_edge_runtime.idx import read_images_and_labels  # noqa: E402
+from mnist_edge_runtime.preprocess import as_mnist_batch  # noqa: E402
 from synthetic import fine_pen_on_ruled_paper, paper_photo  # noqa: E402
 
 
@@ -28,7 +30,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=REPO / "export" / "conv2d.int8.tflite")
     parser.add_argument("-n", type=int, default=500)
+    parser.add_argument(
+        "--baseline", default=BASELINE_REV, help="Git revision whose preprocessing to compare."
+    )
+    parser.add_argument(
+        "--baseline-file", type=Path, help="That preprocess.py as a file (no git history here)."
+    )
     args = parser.parse_args()
+    baseline = load_baseline_preprocess(args.baseline, args.baseline_file)
     mnist = REPO / "mnist_edge" / "datasets" / "mnist"
     images, labels = read_images_and_labels(
         mnist / "train-images-idx3-ubyte.gz", mnist / "train-labels-idx1-ubyte.gz"
@@ -48,10 +57,15 @@ def main() -> None:
         "photo: dark ink on uneven paper, any size and position": photo,
         "photo: fine pen on ruled paper with specks": lambda i: fine_pen_on_ruled_paper(images[i], seed=i),
     }
-    print(f"{args.model.name}, {len(labels)} validation digits")
+    print(f"{args.model.name}, {len(labels)} validation digits; accuracy now / at {args.baseline}")
     for name, make in conditions.items():
-        correct = sum(classifier.predict(make(i))[0].digit == labels[i] for i in range(len(labels)))
-        print(f"  {name}: {correct / len(labels):.1%}")
+        pictures = [make(i) for i in range(len(labels))]
+        now = np.concatenate([as_mnist_batch(p)[0] for p in pictures])
+        before = np.concatenate([baseline.as_mnist_batch(p)[0] for p in pictures])
+        accuracy_now = np.mean(classifier.scores(now).argmax(axis=1) == labels)
+        accuracy_before = np.mean(classifier.scores(before).argmax(axis=1) == labels)
+        same = np.mean(np.all(now == before, axis=(1, 2)))
+        print(f"  {name}: {accuracy_now:.1%} / {accuracy_before:.1%} ({same:.1%} of 28x28 images identical)")
 
 
 if __name__ == "__main__":

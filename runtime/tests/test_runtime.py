@@ -603,3 +603,41 @@ def test_run_based_labelling_equals_a_flood_fill():
         labels, sizes = _connected_components(mask)
         expected_labels, expected_sizes = _flood_fill_components(mask)
         assert sizes == expected_sizes and np.array_equal(labels, expected_labels)
+
+
+def test_stroke_morphology_equals_pillows_rank_filters():
+    # Pillow's MaxFilter / MinFilter give the same output but sort every (2r+1)^2 window; the
+    # separable numpy version is kept because it is many times faster (README, "Speed").
+    pil = pytest.importorskip("PIL.Image")
+    from PIL import ImageFilter
+
+    from mnist_edge_runtime.preprocess import _grey_morphology
+
+    rng = np.random.default_rng(3)
+    for radius in (1, 2, 4):
+        for shape in ((1, 1), (2, 9), (30, 17), (64, 64)):
+            image = (rng.random(shape) * 255).astype(np.float32)
+            for op, rank_filter in ((np.maximum, ImageFilter.MaxFilter), (np.minimum, ImageFilter.MinFilter)):
+                expected = np.asarray(pil.fromarray(image, mode="F").filter(rank_filter(2 * radius + 1)))
+                assert np.array_equal(_grey_morphology(image, radius, op), expected)
+
+
+def test_otsu_and_cell_percentiles_match_numpys_definitions():
+    from mnist_edge_runtime.preprocess import _cell_percentiles, _otsu, _percentile_rows
+
+    rng = np.random.default_rng(5)
+    for shape in ((40, 40), (37, 53), (16, 300)):
+        gray = (rng.random(shape) * 255).astype(np.float32)
+        ys, xs = np.linspace(0, shape[0], 5).astype(int), np.linspace(0, shape[1], 5).astype(int)
+        expected = [
+            [np.percentile(gray[ys[i] : ys[i + 1], xs[j] : xs[j + 1]], 10) for j in range(4)]
+            for i in range(4)
+        ]
+        assert np.allclose(_cell_percentiles(gray, 4, 10), expected, rtol=1e-6, atol=1e-4)
+        assert np.allclose(_percentile_rows(gray, 95), np.percentile(gray, 95, axis=1), rtol=1e-6, atol=1e-4)
+        signal = np.where(rng.random(shape) < 0.8, 0, gray)  # mostly background, like a drawing
+        hist, edges = np.histogram(signal, bins=64)
+        centres = (edges[:-1] + edges[1:]) / 2
+        weight, mean = np.cumsum(hist), np.cumsum(hist * centres)
+        between = (mean[-1] * weight - mean * weight[-1]) ** 2 / np.maximum(weight * (weight[-1] - weight), 1)
+        assert _otsu(signal) == pytest.approx(float(centres[int(np.argmax(between))]))
