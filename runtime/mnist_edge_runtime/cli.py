@@ -83,7 +83,27 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="latency, throughput and peak memory")
     model_options(bench)
     bench.add_argument("--repeat", type=_positive, default=200, help="single-image runs (default 200)")
+
+    serve = commands.add_parser("serve", help="a draw-a-digit web page and HTTP API (needs runtime[serve])")
+    model_options(serve)
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; 0.0.0.0 for the network)",
+    )
+    serve.add_argument("--port", type=_port, default=8000, help="TCP port (default 8000)")
+    serve.add_argument("--max-body", type=_positive, default=8 * 1024 * 1024, metavar="BYTES",
+                       help="largest request body accepted (default 8 MiB)")  # fmt: skip
+    serve.add_argument("--max-in-flight", type=_positive, default=16, metavar="N",
+                       help="requests admitted at once; more get 503 (default 16)")  # fmt: skip
     return parser
+
+
+def _port(value: str) -> int:
+    number = _positive(value)
+    if number > 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a TCP port (1-65535)")
+    return number
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     # command owns its process, so it may set this filter once; the library changes no such state.
     warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
     try:
-        code = {"predict": cmd_predict, "eval": cmd_eval, "bench": cmd_bench}[args.command](args)
+        commands = {"predict": cmd_predict, "eval": cmd_eval, "bench": cmd_bench, "serve": cmd_serve}
+        code = commands[args.command](args)
     except RuntimeInputError as exc:
         sys.stderr.write(f"mnist-edge-runtime: error: {exc}\n")
         code = exc.exit_code
@@ -241,6 +262,21 @@ def _print_eval_table(rows: list[dict]) -> None:
             f"{_pp(r['accuracy'] - original if original else None):>12}  "
             f"{r['parity']}{': ' + '; '.join(r['problems']) if r['problems'] else ''}"
         )
+
+
+# --- serve --------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from mnist_edge_runtime.serve import ServeLimits, serve
+
+    # --threads is the number of worker threads (default 2): preprocessing, most of a request's
+    # time, runs side by side in them; the one single-threaded interpreter takes turns (0.1 ms).
+    workers = args.threads or 2
+    classifier = Classifier.open(_model_paths(args)[0], args.backend, threads=1)
+    limits = ServeLimits(max_body=args.max_body, threads=workers, max_in_flight=args.max_in_flight)
+    serve(classifier, args.host, args.port, limits, announce=lambda line: print(line, flush=True))
+    return 0
 
 
 # --- bench --------------------------------------------------------------------------------------

@@ -74,7 +74,9 @@ def _decode(source: object, what: str, max_pixels: int) -> np.ndarray:
     except pil.DecompressionBombError:
         raise RuntimeInputError(f"{what}: image is too large (decompression bomb?)") from None
     except pil.UnidentifiedImageError:
-        raise RuntimeInputError(f"{what}: not a picture in a format Pillow reads (PNG, JPEG, ...)") from None
+        raise RuntimeInputError(
+            f"{what}: not a readable image (no format Pillow knows: PNG, JPEG, ...)"
+        ) from None
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
         raise RuntimeInputError(f"{what}: not a readable image ({exc})") from None
 

@@ -1,0 +1,113 @@
+// The page's whole logic: draw on the canvas, send it (debounced) or an uploaded photo to
+// /api/predict, and show the answer. No framework and nothing fetched from the internet.
+"use strict";
+
+const canvas = document.getElementById("canvas");
+const pen = canvas.getContext("2d");
+const DEBOUNCE_MS = 150;
+let drawing = false;
+let timer = null;
+let sent = 0;  // answers to older requests than the newest shown are dropped
+
+function clearCanvas() {
+  clearTimeout(timer);
+  sent++;  // an answer still on its way belongs to the old drawing
+  pen.fillStyle = "#fff";
+  pen.fillRect(0, 0, canvas.width, canvas.height);
+  showIdle("Draw with the mouse or a finger.");
+}
+
+function point(event) {
+  const box = canvas.getBoundingClientRect();
+  return [(event.clientX - box.left) * canvas.width / box.width, (event.clientY - box.top) * canvas.height / box.height];
+}
+
+canvas.addEventListener("pointerdown", (event) => {
+  drawing = true;
+  canvas.setPointerCapture(event.pointerId);
+  const [x, y] = point(event);
+  pen.beginPath();
+  pen.moveTo(x, y);
+  pen.lineTo(x + 0.1, y);
+  stroke();
+});
+canvas.addEventListener("pointermove", (event) => {
+  if (!drawing) return;
+  const [x, y] = point(event);
+  pen.lineTo(x, y);
+  stroke();
+});
+for (const name of ["pointerup", "pointercancel"]) {
+  canvas.addEventListener(name, () => { drawing = false; });
+}
+
+function stroke() {
+  pen.strokeStyle = "#000";
+  pen.lineWidth = 18;
+  pen.lineCap = "round";
+  pen.lineJoin = "round";
+  pen.stroke();
+  clearTimeout(timer);
+  timer = setTimeout(() => canvas.toBlob((blob) => send(blob, "image/png")), DEBOUNCE_MS);
+}
+
+async function send(body, type) {
+  const ticket = ++sent;
+  try {
+    const response = await fetch("/api/predict?image=1", { method: "POST", body, headers: { "Content-Type": type } });
+    const answer = await response.json();
+    if (ticket !== sent) return;
+    if (!response.ok) { showIdle(answer.error || `error ${response.status}`); return; }
+    show(answer);
+  } catch (error) {
+    if (ticket === sent) showIdle(`no answer from the server (${error})`);
+  }
+}
+
+function percent(value) { return value > 0 && value < 0.001 ? "<0.1%" : `${(100 * value).toFixed(1)}%`; }
+
+function showIdle(message) {
+  document.getElementById("digit").textContent = "–";
+  document.getElementById("digit").classList.remove("unsure");
+  document.getElementById("confidence").textContent = message;
+  document.getElementById("runner-up").textContent = "";
+  document.getElementById("bars").replaceChildren();
+  document.getElementById("seen").removeAttribute("src");
+  document.getElementById("timing").textContent = "";
+}
+
+function show(answer) {
+  const digit = document.getElementById("digit");
+  digit.classList.toggle("unsure", answer.unsure);
+  if (answer.digit === null) { showIdle("Nothing to read: " + answer.reason); return; }
+  digit.textContent = answer.unsure ? "?" : String(answer.digit);
+  digit.dataset.digit = String(answer.digit);
+  document.getElementById("confidence").textContent = answer.unsure
+    ? `Not sure (best guess ${answer.digit}): ${answer.reason}`
+    : `${answer.digit} with confidence ${percent(answer.confidence)}`;
+  document.getElementById("runner-up").textContent = `runner-up: ${answer.runner_up} (${percent(answer.runner_up_confidence)})`;
+  const bars = document.getElementById("bars");
+  bars.replaceChildren(...answer.scores.map((score, d) => {
+    const item = document.createElement("li");
+    if (d === answer.digit) item.className = "best";
+    item.innerHTML = `<span class="label">${d}</span><span class="bar" style="width:${Math.round(160 * score)}px"></span><span class="value">${percent(score)}</span>`;
+    return item;
+  }));
+  if (answer.mnist_image_png) document.getElementById("seen").src = "data:image/png;base64," + answer.mnist_image_png;
+  document.getElementById("timing").textContent =
+    `preprocessing ${answer.ms.preprocess.toFixed(1)} ms, inference ${answer.ms.inference.toFixed(2)} ms, on the server`;
+}
+
+document.getElementById("clear").addEventListener("click", clearCanvas);
+document.getElementById("file").addEventListener("change", (event) => {
+  const file = event.target.files[0];
+  if (file) send(file, file.type || "application/octet-stream");
+  event.target.value = "";
+});
+
+fetch("/api/model").then((r) => r.json()).then((m) => {
+  const accuracy = m.manifest_accuracy == null ? "no manifest figure" : `manifest accuracy ${percent(m.manifest_accuracy)}`;
+  document.getElementById("model").textContent = `Answering: ${m.file} on ${m.backend} (${accuracy}).`;
+}).catch(() => { document.getElementById("model").textContent = "model information unavailable"; });
+
+clearCanvas();

@@ -1,0 +1,152 @@
+"""The draw-a-digit page in a real browser: Debian's Chromium driven by Playwright.
+
+Starts ``mnist-edge-runtime serve`` on a free local port, draws digits on the canvas with mouse
+strokes, checks the digit the page shows, uploads a PNG through the file input and saves a
+screenshot. Skipped where Playwright or Chromium is missing, unless MNIST_EDGE_REQUIRE_BROWSER=1
+(CI sets it, so there the test cannot quietly skip).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import BUNDLE, MNIST
+
+CHROMIUM = os.environ.get("MNIST_EDGE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+REQUIRED = os.environ.get("MNIST_EDGE_REQUIRE_BROWSER") == "1"
+
+
+def _need(condition: bool, why: str) -> None:
+    if not condition:
+        if REQUIRED:
+            pytest.fail(f"browser test required but {why}")
+        pytest.skip(why)
+
+
+def _ellipse(cx: float, cy: float, rx: float, ry: float, start: float = 0, end: float = 360, n: int = 24):
+    return [
+        (cx + rx * math.cos(math.radians(a)), cy + ry * math.sin(math.radians(a)))
+        for a in np.linspace(start, end, n)
+    ]
+
+
+# Strokes (polylines on the 280x280 canvas) of digits as a person draws them.
+STROKES = {
+    0: [_ellipse(140, 140, 55, 95)],
+    1: [[(125, 70), (150, 45), (150, 235)]],
+    2: [_ellipse(140, 100, 55, 50, 200, 360, 12) + [(180, 140), (90, 230), (200, 230)]],
+    3: [_ellipse(135, 95, 50, 45, 210, 450, 14), _ellipse(135, 185, 55, 50, 270, 500, 14)],
+    4: [[(160, 45), (80, 170), (200, 170)], [(165, 110), (165, 240)]],
+    7: [[(80, 55), (200, 55), (120, 235)]],
+}
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mnist_edge_runtime", "serve", "--bundle", str(BUNDLE), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(200):
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=1)
+                break
+            except OSError:
+                if process.poll() is not None:
+                    pytest.fail(f"serve exited: {process.stdout.read()}")
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()  # SIGTERM: uvicorn stops cleanly
+        assert process.wait(timeout=20) == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    try:
+        from playwright import sync_api
+    except ImportError:
+        _need(False, "Playwright is not installed (pip install playwright)")
+    _need(Path(CHROMIUM).exists(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 900, "height": 640})
+        page.goto(server + "/")
+        page.wait_for_selector("#model:not(:has-text('loading'))")
+        yield page
+        browser.close()
+
+
+def draw(page, strokes) -> None:
+    box = page.locator("#canvas").bounding_box()
+    for stroke in strokes:
+        x, y = stroke[0]
+        page.mouse.move(box["x"] + x, box["y"] + y)
+        page.mouse.down()
+        for x, y in stroke[1:]:
+            page.mouse.move(box["x"] + x, box["y"] + y, steps=4)
+        page.mouse.up()
+
+
+def test_drawn_digits_are_recognized(page, tmp_path):
+    for digit, strokes in STROKES.items():
+        page.click("#clear")
+        draw(page, strokes)
+        page.wait_for_function(
+            "d => document.querySelector('#digit').textContent === String(d)", arg=digit, timeout=10_000
+        )
+        assert page.locator("#bars li").count() == 10
+        assert page.get_attribute("#seen", "src").startswith("data:image/png;base64,")
+    page.screenshot(path=str(_screenshot_path(tmp_path)))
+
+
+def test_an_uploaded_png_is_recognized(page, tmp_path):
+    from PIL import Image
+
+    from mnist_edge_runtime.idx import read_images_and_labels
+
+    images, labels = read_images_and_labels(
+        MNIST / "train-images-idx3-ubyte.gz", MNIST / "train-labels-idx1-ubyte.gz"
+    )
+    digit, label = images[-5000 + 3], int(labels[-5000 + 3])  # a validation digit
+    photo = tmp_path / "upload.png"
+    Image.fromarray(255 - np.asarray(Image.fromarray(digit).resize((200, 200), Image.BICUBIC))).save(photo)
+    page.click("#clear")
+    page.set_input_files("#file", str(photo))
+    page.wait_for_function(
+        "d => document.querySelector('#digit').textContent === String(d)", arg=label, timeout=10_000
+    )
+
+
+def test_a_blank_or_scribbled_canvas_is_not_called_a_digit(page):
+    page.click("#clear")
+    rng = np.random.default_rng(0)
+    draw(page, [[(float(x), float(y)) for x, y in rng.uniform(20, 260, (2, 2))] for _ in range(25)])
+    page.wait_for_function("() => document.querySelector('#digit').textContent === '?'", timeout=10_000)
+    assert "Not sure" in page.inner_text("#confidence")
+
+
+def _screenshot_path(tmp_path: Path) -> Path:
+    folder = os.environ.get("MNIST_EDGE_SCREENSHOTS")
+    return Path(folder) / "serve.png" if folder else tmp_path / "serve.png"
