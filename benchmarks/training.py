@@ -26,6 +26,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -102,8 +103,12 @@ def timed(call) -> float:
     return time.perf_counter() - start
 
 
-def profile_epoch(config: TrainConfig, data) -> dict:
-    """Seconds of each part of one epoch (the second one, so tracing is not counted)."""
+def profile_epoch(config: TrainConfig, data, repeats: int = 3) -> dict:
+    """Seconds of each part of one epoch, each measured ``repeats`` times (median, min, max).
+
+    Epochs are timed after a warm-up epoch, so tracing is not counted. On a shared or throttled
+    machine the same epoch can take very different times; the spread shows it.
+    """
     from mnist_edge.tensorflow_quiet import tf
     from mnist_edge.train import _BatchProgress
 
@@ -117,34 +122,42 @@ def profile_epoch(config: TrainConfig, data) -> dict:
         for _ in dataset:
             pass
 
-    prepared = epoch_dataset(data.train, config, 1).cache()
-    pipeline = timed(lambda: drain(prepared))  # also fills the cache
-    step = timed(lambda: model.fit(prepared, epochs=1, verbose=0))
-    epoch = timed(lambda: model.fit(epoch_dataset(data.train, config, 2), epochs=1, verbose=0))
-    callback = timed(
-        lambda: model.fit(
-            epoch_dataset(data.train, config, 3),
-            epochs=1,
-            verbose=0,
-            callbacks=[_BatchProgress(ProgressHooks())],
+    parts = {
+        name: []
+        for name in (
+            "input_pipeline",
+            "train_step",
+            "epoch_fit",
+            "epoch_fit_with_progress_callback",
+            "validation",
+            "checkpoint",
         )
-    )
-    evaluate = timed(lambda: model.evaluate(validation, verbose=0))
+    }
     with tempfile.TemporaryDirectory() as tmp:
         checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
-        save = timed(lambda: checkpoint.save(f"{tmp}/ckpt"))
+        for r in range(repeats):
+            prepared = epoch_dataset(data.train, config, 1 + r).cache()
+            parts["input_pipeline"].append(timed(lambda d=prepared: drain(d)))  # also fills the cache
+            parts["train_step"].append(timed(lambda d=prepared: model.fit(d, epochs=1, verbose=0)))
+            live = epoch_dataset(data.train, config, 10 + r)
+            parts["epoch_fit"].append(timed(lambda d=live: model.fit(d, epochs=1, verbose=0)))
+            live = epoch_dataset(data.train, config, 20 + r)
+            hooks = [_BatchProgress(ProgressHooks())]
+            parts["epoch_fit_with_progress_callback"].append(
+                timed(lambda d=live, c=hooks: model.fit(d, epochs=1, verbose=0, callbacks=c))
+            )
+            parts["validation"].append(timed(lambda: model.evaluate(validation, verbose=0)))
+            parts["checkpoint"].append(timed(lambda: checkpoint.save(f"{tmp}/ckpt")))
     flops = training_flops_per_image(model) * len(data.train)
-    return {
-        "model": config.model,
-        "batch_size": config.batch_size,
-        "input_pipeline_s": round(pipeline, 2),
-        "train_step_s": round(step, 2),
-        "epoch_fit_s": round(epoch, 2),
-        "epoch_fit_with_progress_callback_s": round(callback, 2),
-        "validation_s": round(evaluate, 2),
-        "checkpoint_s": round(save, 3),
-        "train_step_gflops": round(flops / step / 1e9, 1),
-    }
+    row = {"model": config.model, "batch_size": config.batch_size, "repeats": repeats}
+    for name, times in parts.items():
+        row[f"{name}_s"] = {
+            "median": round(statistics.median(times), 3),
+            "min": round(min(times), 3),
+            "max": round(max(times), 3),
+        }
+    row["train_step_gflops_best"] = round(flops / min(parts["train_step"]) / 1e9, 1)
+    return row
 
 
 # --- whole runs ----------------------------------------------------------------------------------
@@ -158,11 +171,11 @@ class EpochClock(ProgressHooks):
         self.metrics.append({**metrics, "at_s": time.perf_counter()})
 
 
-def full_run(label: str, config: TrainConfig, data, peak_gflops: float) -> dict:
+def full_run(label: str, config: TrainConfig, data, peak_gflops: float, keep: Path | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         clock = EpochClock()
         started = time.perf_counter()
-        result = train(config, data, Path(tmp), progress=clock)
+        result = train(config, data, keep or Path(tmp), progress=clock)
         wall = time.perf_counter() - started
     flops = training_flops_per_image(result.model) * len(data.train) * config.epochs
     reached = next(
@@ -171,12 +184,14 @@ def full_run(label: str, config: TrainConfig, data, peak_gflops: float) -> dict:
     achieved = flops / wall / 1e9
     row = {
         "label": label,
+        "round": None,
         "config": asdict(config),
         "wall_s": round(wall, 1),
         "images_per_s": round(len(data.train) * config.epochs / wall),
         "achieved_gflops": round(achieved, 1),
         "of_peak": round(achieved / peak_gflops, 3),
         "seconds_to_original_on_validation": None if reached is None else round(reached, 1),
+        "epoch_seconds_median": round(statistics.median(m["seconds"] for m in clock.metrics), 2),
         "validation_accuracy": result.record["validation_accuracy"],
         "test_accuracy": result.record["test_accuracy"],
     }
@@ -200,25 +215,33 @@ def markdown(result: dict) -> str:
         f"Machine: {result['machine']}",
         f"Matmul probe (float32, 2048x2048, all threads): **{result['peak_gflops']:.0f} GFLOP/s**",
         "",
-        "## One epoch, taken apart (seconds)",
+        "## One epoch, taken apart (seconds: median, and min to max over the repeats)",
         "",
-        "| model | batch | input pipeline alone | train step alone | epoch (overlapped) "
-        "| + progress callback | validation | checkpoint | train step GFLOP/s |",
+        "| model | batch | input pipeline alone | train step alone | epoch as trained (overlapped) "
+        "| + progress callback | validation | checkpoint | best train step GFLOP/s |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+
+    def cell(part: dict) -> str:
+        return f"{part['median']:g} ({part['min']:g}-{part['max']:g})"
+
     for p in result["profile"]:
         lines.append(
-            f"| {p['model']} | {p['batch_size']} | {p['input_pipeline_s']} | {p['train_step_s']} "
-            f"| {p['epoch_fit_s']} | {p['epoch_fit_with_progress_callback_s']} | {p['validation_s']} "
-            f"| {p['checkpoint_s']} | {p['train_step_gflops']} |"
+            f"| {p['model']} | {p['batch_size']} | {cell(p['input_pipeline_s'])} | {cell(p['train_step_s'])} "
+            f"| {cell(p['epoch_fit_s'])} | {cell(p['epoch_fit_with_progress_callback_s'])} "
+            f"| {cell(p['validation_s'])} | {cell(p['checkpoint_s'])} | {p['train_step_gflops_best']} |"
         )
+    if not result["profile"]:
+        lines = lines[:5]
+    if not result["runs"]:
+        return "\n".join(lines) + "\n"
     lines += [
         "",
         "## Whole runs",
         "",
-        "| run | model | epochs | batch | lr | wall | images/s | GFLOP/s (of peak) "
+        "| round | run | model | epochs | batch | lr | wall | median epoch | images/s | GFLOP/s (of peak) "
         "| to original (val) | val accuracy | test accuracy |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for r in result["runs"]:
         c = r["config"]
@@ -228,8 +251,9 @@ def markdown(result: dict) -> str:
             else f"{r['seconds_to_original_on_validation']} s"
         )
         lines.append(
-            f"| {r['label']} | {c['model']} | {c['epochs']} | {c['batch_size']} | {c['learning_rate']:g} "
-            f"| {r['wall_s']} s | {r['images_per_s']} | {r['achieved_gflops']} ({r['of_peak']:.0%}) "
+            f"| {r.get('round') or ''} | {r['label']} | {c['model']} | {c['epochs']} | {c['batch_size']} | {c['learning_rate']:g} "
+            f"| {r['wall_s']} s | {r.get('epoch_seconds_median', '')} s | {r['images_per_s']} "
+            f"| {r['achieved_gflops']} ({r['of_peak']:.0%}) "
             f"| {reached} | {r['validation_accuracy']:.2%} | {r['test_accuracy']:.2%} |"
         )
     totals = {}
@@ -255,6 +279,14 @@ def main() -> None:
         help="Instead of previous vs current defaults, train these (model:epochs:batch:learning_rate).",
     )
     parser.add_argument("--no-profile", action="store_true", help="Skip the one-epoch profile.")
+    parser.add_argument("--profile-only", action="store_true", help="Only the one-epoch profile.")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="Rounds of previous vs current; every other round runs current first.",
+    )
+    parser.add_argument("--keep-current", type=Path, help="Train the current defaults into this runs folder.")
     args = parser.parse_args()
 
     data = load_mnist()
@@ -263,12 +295,22 @@ def main() -> None:
     profile = [] if args.no_profile else [profile_epoch(DEFAULTS[m], data) for m in ("conv2d", "flat")]
     for p in profile:
         print(json.dumps(p), file=sys.stderr)
-    if args.candidate:
+    if args.profile_only:
+        plan = []
+    elif args.candidate:
         plan = [("candidate", c) for c in args.candidate]
     else:
-        plan = [(label, table[m]) for m in ("conv2d", "flat") for label, table in
-                (("previous", PREVIOUS_DEFAULTS), ("current", DEFAULTS))]  # fmt: skip
-    runs = [full_run(label, config, data, peak) for label, config in plan]
+        # The machine may run slower for minutes at a time (see README, "Training speed"), so
+        # previous and current alternate in order, round after round, and their totals compare.
+        plan = []
+        for r in range(args.rounds):
+            for m in ("conv2d", "flat"):
+                pair = [("previous", PREVIOUS_DEFAULTS[m]), ("current", DEFAULTS[m])]
+                plan += [(label, config, r + 1) for label, config in (pair if r % 2 == 0 else pair[::-1])]
+    runs = []
+    for label, config, *round_ in plan:
+        keep = args.keep_current if label == "current" else None
+        runs.append({**full_run(label, config, data, peak, keep), "round": round_[0] if round_ else None})
     result = {
         "machine": one_line(describe_machine()),
         "peak_gflops": round(peak, 1),
@@ -276,7 +318,9 @@ def main() -> None:
         "runs": runs,
     }
     args.out.mkdir(parents=True, exist_ok=True)
-    name = "training-candidates" if args.candidate else "training"
+    name = (
+        "training-profile" if args.profile_only else "training-candidates" if args.candidate else "training"
+    )
     (args.out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / f"{name}.md").write_text(markdown(result))
     print(markdown(result))

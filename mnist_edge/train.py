@@ -40,10 +40,12 @@ class TrainConfig:
     seed: int = 0
 
 
-# Defaults chosen on the validation split (see README, "Training").
+# Defaults chosen on the validation split: of the schedules tried (benchmarks/training.py
+# --candidate; README, "Training"), the shortest whose validation accuracy is within 0.1 pp (the
+# split's standard error) of the previous defaults' (15 and 40 epochs: 99.52% and 99.28%).
 DEFAULTS = {
-    "conv2d": TrainConfig(model="conv2d", epochs=15),
-    "flat": TrainConfig(model="flat", epochs=40, learning_rate=1e-3, rotation=8.0, shift=2.0),
+    "conv2d": TrainConfig(model="conv2d", epochs=6),
+    "flat": TrainConfig(model="flat", epochs=20, learning_rate=1e-3, rotation=8.0, shift=2.0),
 }
 
 

@@ -5,3 +5,7 @@ class RuntimeInputError(Exception):
     """A bad model file, image, array or option."""
 
     exit_code = 2
+
+
+class NoDigitError(RuntimeInputError):
+    """The picture holds no ink to read: blank, or specks that vanish at MNIST's size."""

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from mnist_edge_runtime.errors import RuntimeInputError
+from mnist_edge_runtime.errors import NoDigitError, RuntimeInputError
 
 SIDE, BOX = 28, 20
 MAX_IMAGE_PIXELS = 40_000_000  # a 40-megapixel photo is plenty; more is likely a decompression bomb
@@ -157,7 +157,7 @@ def to_mnist(image: np.ndarray, what: str = "image") -> np.ndarray:
     ink = _remove_background(gray)
     ink[~_digit_mask(ink > 0)] = 0
     if ink.max() <= 0:
-        raise RuntimeInputError(f"{what}: no digit found (the picture is blank)")
+        raise NoDigitError(f"{what}: no digit found (the picture is blank)")
     return _fit_and_centre(ink, what)
 
 
@@ -367,7 +367,7 @@ def _fit_and_centre(ink: np.ndarray, what: str) -> np.ndarray:
     digit = np.asarray(Image.fromarray(crop.astype(np.float32), mode="F").resize(size, Image.LANCZOS))
     digit = np.clip(digit, 0, 255)
     if digit.sum() <= 0:  # a speck or a line so thin that nothing is left at 20x20
-        raise RuntimeInputError(f"{what}: no digit found (the ink vanishes at MNIST's size)")
+        raise NoDigitError(f"{what}: no digit found (the ink vanishes at MNIST's size)")
     canvas = np.zeros((SIDE, SIDE), np.float32)
     cy, cx = _centre_of_mass(digit)
     top = int(np.clip(round(SIDE / 2 - cy), 0, SIDE - digit.shape[0]))

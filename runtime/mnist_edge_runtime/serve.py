@@ -27,7 +27,7 @@ import numpy as np
 
 from mnist_edge_runtime import __version__
 from mnist_edge_runtime.classifier import Classifier, predictions_from_scores
-from mnist_edge_runtime.errors import RuntimeInputError
+from mnist_edge_runtime.errors import NoDigitError, RuntimeInputError
 from mnist_edge_runtime.preprocess import SIDE, check_array, load_image_bytes, to_mnist
 from mnist_edge_runtime.verdict import unsure_reason
 
@@ -117,29 +117,32 @@ def answer(classifier: Classifier, picture: np.ndarray, with_image: bool) -> dic
     started = time.perf_counter()
     try:
         mnist = to_mnist(picture, "picture")
+    except NoDigitError:
+        mnist = None
     except RuntimeInputError as exc:
-        if "blank" in str(exc) or "vanishes" in str(exc):
-            return {"digit": None, "unsure": True, "reason": "blank: no digit found", "ms": _ms(started)}
         raise RequestError(400, str(exc)) from None
     preprocessed = time.perf_counter()
+    if mnist is None or not mnist.any():  # a blank canvas is not a question to answer
+        return {
+            "digit": None,
+            "unsure": True,
+            "reason": "blank: no digit found",
+            "ms": _ms(started, preprocessed),
+        }
     prediction = predictions_from_scores(classifier.scores(mnist[None]))[0]
     reason = unsure_reason(mnist, prediction.confidence)
-    result = {
-        **prediction.as_dict(),
-        "unsure": reason is not None,
-        "reason": reason,
-        "ms": {
-            "preprocess": round((preprocessed - started) * 1000, 3),
-            "inference": round((time.perf_counter() - preprocessed) * 1000, 3),
-        },
-    }
+    result = {**prediction.as_dict(), "unsure": reason is not None, "reason": reason}
+    result["ms"] = _ms(started, preprocessed, time.perf_counter())
     if with_image:
         result["mnist_image_png"] = png_base64(mnist)
     return result
 
 
-def _ms(started: float) -> dict:
-    return {"preprocess": round((time.perf_counter() - started) * 1000, 3), "inference": 0.0}
+def _ms(started: float, preprocessed: float, inferred: float | None = None) -> dict:
+    return {
+        "preprocess": round((preprocessed - started) * 1000, 3),
+        "inference": round(((inferred or preprocessed) - preprocessed) * 1000, 3),
+    }
 
 
 def create_app(classifier: Classifier, limits: ServeLimits = ServeLimits()):
@@ -160,7 +163,9 @@ def create_app(classifier: Classifier, limits: ServeLimits = ServeLimits()):
 
     async def read_body(request) -> bytes:
         declared = request.headers.get("content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > limits.max_body):
+        if declared is not None and not declared.isdigit():
+            raise RequestError(400, f"Content-Length {declared[:20]!r} is not a number")
+        if declared is not None and int(declared) > limits.max_body:
             raise RequestError(413, f"body over the {limits.max_body:,}-byte limit")
         chunks, size = [], 0
         async for chunk in request.stream():

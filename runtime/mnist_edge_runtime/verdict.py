@@ -22,7 +22,7 @@ from mnist_edge_runtime.preprocess import _ink_runs
 
 INK_SHARE = (0.043, 0.427)  # smallest and largest share of pixels > 0 in a validation digit
 MAX_PIECES = 4  # most 8-connected pieces of pixels > 127 in a validation digit
-MIN_CONFIDENCE = 0.75
+MIN_CONFIDENCE = 0.65
 MAX_FALSE_UNSURE = 0.005  # the share of correct validation answers a threshold may doubt
 
 

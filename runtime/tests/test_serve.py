@@ -109,6 +109,8 @@ def test_noise_and_blank_are_called_unsure(client):
         "/api/predict", content=png(np.full((280, 280), 255, np.uint8)), headers={"content-type": "image/png"}
     )
     assert blank.status_code == 200 and blank.json()["digit"] is None and blank.json()["unsure"]
+    zeros = client.post("/api/predict", json={"image": [[0] * 28] * 28})
+    assert zeros.status_code == 200 and zeros.json()["digit"] is None
 
 
 def test_unsure_rule_is_the_one_the_validation_split_gives(validation):
