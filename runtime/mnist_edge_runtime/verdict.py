@@ -1,7 +1,7 @@
 """When to say "not sure" instead of naming a digit.
 
 A classifier always names one of ten digits, even for a blank canvas or random noise (a random
-28x28 array gets "7" at 96% from the int8 conv2d model). Three checks catch what is not a digit,
+28x28 array was named a 7 at 96% by an int8 conv2d model). Three checks catch what is not a digit,
 each bound taken from the validation split (the last 5,000 MNIST training images; never the
 test set) by ``derive_rule`` below, and checked against it by the runtime's tests:
 
