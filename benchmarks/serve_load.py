@@ -16,12 +16,9 @@ import argparse
 import asyncio
 import io
 import json
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +26,9 @@ from mnist_edge_runtime.idx import read_images_and_labels
 from mnist_edge_runtime.machine import describe_machine, one_line
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "runtime" / "tests"))
+from serving import running_server  # noqa: E402
+
 MNIST = REPO / "mnist_edge" / "datasets" / "mnist"
 
 
@@ -105,30 +105,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mnist_edge_runtime",
-            "serve",
-            "--bundle",
-            str(REPO / "export"),
-            "--port",
-            str(port),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
+    with running_server(REPO / "export") as (url, server):
         bodies = payloads()
         asyncio.run(load(url, bodies["28x28 JSON array"], 200, 4))  # warm-up
         start_memory = memory_kib(server.pid)
@@ -142,9 +119,6 @@ def main() -> None:
         mixed = [item for pair in zip(*bodies.values(), strict=True) for item in pair]
         soak = asyncio.run(load(url, mixed, args.soak, 8))
         after_soak = memory_kib(server.pid)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     result = {
         "machine": one_line(describe_machine()),
         "rows": rows,

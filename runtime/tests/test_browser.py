@@ -11,16 +11,12 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import BUNDLE, MNIST
+from serving import running_server
 
 CHROMIUM = os.environ.get("MNIST_EDGE_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 REQUIRED = os.environ.get("MNIST_EDGE_REQUIRE_BROWSER") == "1"
@@ -53,33 +49,9 @@ STROKES = {
 
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mnist_edge_runtime", "serve", "--bundle", str(BUNDLE), "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=1)
-                break
-            except OSError:
-                if process.poll() is not None:
-                    pytest.fail(f"serve exited: {process.stdout.read()}")
-                time.sleep(0.1)
+    with running_server(BUNDLE) as (url, process):
         yield url
-    finally:
-        process.terminate()  # SIGTERM: uvicorn stops cleanly
-        assert process.wait(timeout=20) == 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    assert process.returncode == 0  # stopped cleanly by SIGTERM
 
 
 @pytest.fixture(scope="module")
