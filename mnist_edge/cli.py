@@ -167,6 +167,7 @@ def train(
 class FormatChoice(str, Enum):
     tflite = "tflite"
     onnx = "onnx"
+    tflm = "tflm"  # C source for microcontrollers (TensorFlow Lite for Microcontrollers), int8 only
     all = "all"
 
 
@@ -277,7 +278,10 @@ def qat(
 @user_errors
 def export(
     model: Annotated[ModelChoice, typer.Option(help="Which model to export.")] = ModelChoice.all,
-    fmt: Annotated[FormatChoice, typer.Option("--format", help="Which file format.")] = FormatChoice.all,
+    fmt: Annotated[
+        FormatChoice,
+        typer.Option("--format", help="Which file format (tflm: C source for microcontrollers, int8)."),
+    ] = FormatChoice.all,
     int8: Annotated[
         bool, typer.Option("--int8", help="Also the full-integer int8 models (runs QAT if needed).")
     ] = False,
@@ -294,7 +298,7 @@ def export(
     ] = None,
     old_out: OldOut = None,
 ) -> None:
-    """Export to TFLite / ONNX, validate every artifact on the 10,000 test images, update the bundle."""
+    """Export to TFLite / ONNX / TFLM C source, validate every artifact on the 10,000 test images, update the bundle."""
     from mnist_edge.data import load_mnist
     from mnist_edge.files import ensure_writable_dir
 

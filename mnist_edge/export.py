@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from mnist_edge_runtime.backends import apply_activation
+from mnist_edge_runtime.backends import apply_activation, open_model, predict_scores
 from mnist_edge_runtime.bundle import read_manifest, sha256_file
 from mnist_edge_runtime.errors import RuntimeInputError
 from mnist_edge_runtime.idx import content_sha256
@@ -44,7 +44,7 @@ from mnist_edge.errors import GateFailedError, UserError
 from mnist_edge.files import ensure_writable_dir, read_json, write_json_atomically
 from mnist_edge.models import OUTPUT_ACTIVATION, load_model, model_input
 from mnist_edge.tensorflow_quiet import keras, tf
-from mnist_edge.validate import Gates, Validation, validate_artifact
+from mnist_edge.validate import Gates, Validation, judge_scores, validate_artifact
 from mnist_edge.versions import package_versions
 
 ONNX_OPSET = 17  # within tf2onnx's tested range (13-18) and onnxruntime's full support
@@ -65,6 +65,7 @@ class ExportJob:
     calibration_size: int
     qat_provider: Callable[[], keras.Model]
     built: dict[str, bytes] = field(default_factory=dict)
+    micro: dict[str, object] = field(default_factory=dict)  # what --format tflm measured
     float_accuracy: float | None = None
     _qat: keras.Model | None = None
 
@@ -101,16 +102,31 @@ def export_tflite_dynamic(job: ExportJob) -> bytes:
 
 def export_tflite_int8(job: ExportJob) -> bytes:
     """Full-integer model from the QAT model: uint8 pixels in, int8 logits out (see OUTPUT_ACTIVATION)."""
-    converter = tf.lite.TFLiteConverter.from_keras_model(job.qat_model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.uint8
-    converter.inference_output_type = tf.int8
-    calibration = model_input(job.model_name, job.calibration_images()).numpy()
-    converter.representative_dataset = lambda: ([calibration[i : i + 1]] for i in range(len(calibration)))
-    content = converter.convert()
-    assert_full_integer(content)
-    return content
+    if "tflite-int8" not in job.built:  # TFLM's C source embeds the same model
+        converter = tf.lite.TFLiteConverter.from_keras_model(job.qat_model)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.int8
+        calibration = model_input(job.model_name, job.calibration_images()).numpy()
+        converter.representative_dataset = lambda: ([calibration[i : i + 1]] for i in range(len(calibration)))
+        content = converter.convert()
+        assert_full_integer(content)
+        job.built["tflite-int8"] = content
+    return job.built["tflite-int8"]
+
+
+def export_tflm_int8(job: ExportJob) -> bytes:
+    """The int8 .tflite as C source for TensorFlow Lite for Microcontrollers (mnist_edge/tflm.py)."""
+    from mnist_edge import tflm
+
+    # Byte for byte the bundle's .int8.tflite: the same conversion, the same metadata.
+    model = with_output_metadata("tflite", export_tflite_int8(job), job.model_name, outputs_logits=True)
+    sample = job.calibration_images()[:1].reshape((1, 784) if job.model_name == "flat" else (1, 28, 28, 1))
+    micro = tflm.describe(job.model_name, model, OUTPUT_ACTIVATION[job.model_name], sample)
+    job.micro["description"] = micro
+    job.micro["header"] = tflm.c_header(micro).encode()
+    return tflm.c_source(micro).encode()
 
 
 def export_onnx_float32(job: ExportJob) -> bytes:
@@ -221,9 +237,10 @@ class ExportFormat:
     build: Callable[[ExportJob], bytes]
     option: str | None  # made only when this CLI option is given (--int8, --dynamic)
     outputs_logits: bool = False  # the runtime applies the model's activation to its output
+    extension: str | None = None  # the file's extension where it is not the format's name
 
     def filename(self, model: str) -> str:
-        return f"{model}.{self.precision}.{self.format}"
+        return f"{model}.{self.precision}.{self.extension or self.format}"
 
 
 FORMATS = [
@@ -232,11 +249,13 @@ FORMATS = [
     ExportFormat("tflite", "int8", export_tflite_int8, option="int8", outputs_logits=True),
     ExportFormat("onnx", "float32", export_onnx_float32, option=None),
     ExportFormat("onnx", "int8", export_onnx_int8, option="int8", outputs_logits=True),
+    ExportFormat("tflm", "int8", export_tflm_int8, option="int8", outputs_logits=True, extension="tflm.c"),
 ]
 
 
 def select_formats(fmt: str, int8: bool = False, dynamic: bool = False) -> list[ExportFormat]:
     """The rows of ``FORMATS`` that ``--format``, ``--int8`` and ``--dynamic`` ask for."""
+    int8 = int8 or fmt == "tflm"  # microcontrollers get the int8 model only
     options = {None, *(["int8"] if int8 else []), *(["dynamic"] if dynamic else [])}
     return [f for f in FORMATS if fmt in ("all", f.format) and f.option in options]
 
@@ -503,7 +522,9 @@ def _export_all(
             progress.step(f"{filename}: converting")
             path = staging / filename
             with converter_chatter_silenced():
-                content = with_output_metadata(fmt.format, fmt.build(job), job.model_name, fmt.outputs_logits)
+                content = fmt.build(job)
+                if fmt.format != "tflm":  # C source says it in its header instead
+                    content = with_output_metadata(fmt.format, content, job.model_name, fmt.outputs_logits)
             path.write_bytes(content)
             source_scores, source = float_scores, "float"
             activation = OUTPUT_ACTIVATION[job.model_name] if fmt.outputs_logits else None
@@ -513,6 +534,13 @@ def _export_all(
                 )
                 source_scores, source = apply_activation(logits, activation), "QAT"
             progress.step(f"{filename}: validating on {len(test)} test images")
+            if fmt.format == "tflm":
+                (staging / tflm_header_name(job.model_name)).write_bytes(job.micro["header"])
+                validation = validate_micro(job, path, float_accuracy, gates, activation)
+                artifact = ExportedArtifact(filename, fmt, validation, path.stat().st_size)
+                progress.artifact_done(artifact)
+                yield artifact
+                continue
             validation, _ = validate_artifact(
                 str(path),
                 job.model_name,
@@ -529,6 +557,37 @@ def _export_all(
             artifact = ExportedArtifact(filename, fmt, validation, path.stat().st_size)
             progress.artifact_done(artifact)
             yield artifact
+
+
+def tflm_header_name(model: str) -> str:
+    return f"{model}.int8.tflm.h"
+
+
+def validate_micro(
+    job: ExportJob, path: Path, float_accuracy: float, gates: Gates, activation: str
+) -> Validation:
+    """Run the model *in the C source* through tflite-micro on every test image; compare with LiteRT."""
+    from mnist_edge import tflm
+
+    test, micro = job.data.test, job.micro["description"]
+    model = tflm.bytes_of_c_source(path.read_text())
+    scores = tflm.micro_scores(model, test.images, micro.arena, activation)
+    with tempfile.TemporaryDirectory() as tmp:
+        same_model = Path(tmp) / "model.tflite"
+        same_model.write_bytes(model)
+        litert = predict_scores(open_model(same_model, activation=activation), test.images)
+    return judge_scores(
+        str(path),
+        job.model_name,
+        "tflm",
+        "int8",
+        scores,
+        test.labels,
+        litert,
+        "LiteRT",
+        float_accuracy,
+        gates,
+    )
 
 
 def _write_manifest(
@@ -551,25 +610,61 @@ def _write_manifest(
         validation["float_model_accuracy"] = round(job.float_accuracy, 6)
         validation["original_accuracy"] = gates.original_accuracy[job.model_name]
         validation["measured_on"] = machine
-        artifacts[artifact.filename] = {
-            "file": artifact.filename,
-            "model": job.model_name,
-            "format": artifact.fmt.format,
-            "precision": artifact.fmt.precision,
-            "sha256": sha256_file(path),
-            "bytes": artifact.bytes,
-            "input": input_spec(job.model_name, path),
-            "output": output_spec(job.model_name, path, artifact.fmt.outputs_logits),
-            "labels": LABELS,
-            "validation": validation,
-            "source": _source_summary(job),
-            "tools": package_versions(),
-            "created": created,
-        }
+        with _model_file_of(artifact, path) as model_file:
+            entry = {
+                "file": artifact.filename,
+                "model": job.model_name,
+                "format": artifact.fmt.format,
+                "precision": artifact.fmt.precision,
+                "sha256": sha256_file(path),
+                "bytes": artifact.bytes,
+                "input": input_spec(job.model_name, model_file),
+                "output": output_spec(job.model_name, model_file, artifact.fmt.outputs_logits),
+                "labels": LABELS,
+                "validation": validation,
+                "source": _source_summary(job),
+                "tools": package_versions(),
+                "created": created,
+            }
+        if artifact.fmt.format == "tflm":
+            entry["tflm"] = _micro_summary(job, path, staging)
+        artifacts[artifact.filename] = entry
     write_json_atomically(
         staging / "manifest.json",
         {"format_version": 1, "artifacts": dict(sorted(artifacts.items()))},
     )
+
+
+@contextlib.contextmanager
+def _model_file_of(artifact: ExportedArtifact, path: Path) -> Iterator[Path]:
+    """A model file to read input and output specs from: the artifact, or the model in its C source."""
+    if artifact.fmt.format != "tflm":
+        yield path
+        return
+    from mnist_edge import tflm
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_file = Path(tmp) / "model.tflite"
+        model_file.write_bytes(tflm.bytes_of_c_source(path.read_text()))
+        yield model_file
+
+
+def _micro_summary(job: ExportJob, path: Path, staging: Path) -> dict:
+    """The microcontroller figures of a TFLM artifact, for the manifest."""
+    from mnist_edge import tflm
+
+    micro = job.micro["description"]
+    header = staging / tflm_header_name(job.model_name)
+    return {
+        "header": {"file": header.name, "sha256": sha256_file(header), "bytes": header.stat().st_size},
+        "model_bytes": len(micro.model),
+        "arena_bytes_measured": micro.arena_measured,
+        "arena_bytes": micro.arena,
+        "arena_margin": tflm.ARENA_MARGIN,
+        "arena_measured_with": "tflite-micro on x86_64 (reference kernels)",
+        "operators": micro.operators,
+        "rodata_bytes_cortex_m0plus": tflm.rodata_bytes(path),  # None where arm-none-eabi-gcc is missing
+    }
 
 
 def _source_summary(job: ExportJob) -> dict:

@@ -97,11 +97,31 @@ def validate_artifact(
     ``activation`` turns the outputs of an artifact that outputs logits into scores.
     """
     scores = predict_scores(open_model(path, activation=activation), images)
+    verdict = judge_scores(
+        path, model, fmt, precision, scores, labels, source_scores, source_name, float_accuracy, gates
+    )
+    return verdict, scores
+
+
+def judge_scores(
+    path: str,
+    model: str,
+    fmt: str,
+    precision: str,
+    scores: np.ndarray,
+    labels: np.ndarray,
+    source_scores: np.ndarray,
+    source_name: str,
+    float_accuracy: float,
+    gates: Gates | None = None,
+) -> Validation:
+    """The verdict on an artifact's scores, however they were computed (a device's interpreter or
+    tflite-micro for microcontroller artifacts)."""
     predicted = scores.argmax(axis=1)
     accuracy = float(np.mean(predicted == labels))
     agreement = float(np.mean(predicted == source_scores.argmax(axis=1)))
     diff = float(np.max(np.abs(scores - source_scores)))
-    result = Validation(
+    return Validation(
         artifact=str(path),
         model=model,
         format=fmt,
@@ -112,4 +132,3 @@ def validate_artifact(
         source=source_name,
         gates=(gates or Gates()).check(model, fmt, precision, accuracy, agreement, diff, float_accuracy),
     )
-    return result, scores

@@ -22,6 +22,7 @@ from mnist_edge.export import (
     sha256_file,
 )
 from mnist_edge.quantize import QatConfig, load_or_train_qat
+from mnist_edge.tflm import RESOLVER_METHODS, bytes_of_c_source
 from mnist_edge.train import default_config, train
 from mnist_edge.validate import Gates
 
@@ -67,13 +68,14 @@ def test_format_table_selection():
     assert names(select_formats("tflite")) == ["m.float32.tflite"]
     assert names(select_formats("tflite", int8=True)) == ["m.float32.tflite", "m.int8.tflite"]
     assert names(select_formats("onnx", int8=True)) == ["m.float32.onnx", "m.int8.onnx"]
-    assert len(select_formats("all", int8=True, dynamic=True)) == 5
+    assert names(select_formats("tflm")) == ["m.int8.tflm.c"]  # microcontrollers: int8 only
+    assert len(select_formats("all", int8=True, dynamic=True)) == 6
 
 
 def test_export_every_format_writes_a_valid_bundle(tmp_path, small, runs):
     bundle = tmp_path / "export"
     exported = export(small, runs, bundle, select_formats("all", int8=True, dynamic=True), ("flat", "conv2d"))
-    assert len(exported) == 10
+    assert len(exported) == 12
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert sorted(manifest["artifacts"]) == sorted(a.filename for a in exported)
     for name, entry in manifest["artifacts"].items():
@@ -96,7 +98,24 @@ def test_export_every_format_writes_a_valid_bundle(tmp_path, small, runs):
     # Every file says what its output is; both int8 models output logits, read the same way.
     from mnist_edge_runtime.classifier import Classifier
 
+    # The microcontroller C source holds the very int8 model, and its header what TFLM needs.
+    for model in ("flat", "conv2d"):
+        micro = manifest["artifacts"][f"{model}.int8.tflm.c"]
+        source = (bundle / f"{model}.int8.tflm.c").read_text()
+        assert bytes_of_c_source(source) == (bundle / f"{model}.int8.tflite").read_bytes()
+        header = bundle / micro["tflm"]["header"]["file"]
+        assert micro["tflm"]["header"]["sha256"] == sha256_file(header)
+        text = header.read_text()
+        assert f"_ARENA_BYTES {micro['tflm']['arena_bytes']}" in text
+        assert micro["tflm"]["arena_bytes"] > micro["tflm"]["arena_bytes_measured"] > 0
+        assert all(f"resolver.{RESOLVER_METHODS[op]}();" in text for op in micro["tflm"]["operators"])
+        assert micro["validation"]["compared_with"] == "LiteRT"
+        assert (
+            micro["validation"]["agreement"] >= 0.98
+        )  # TFLM's reference kernels round like LiteRT's, nearly
     for name, entry in manifest["artifacts"].items():
+        if entry["format"] == "tflm":
+            continue  # C source: no device interpreter opens it
         lone = tmp_path / "lone" / name  # one file copied alone, as it reaches a device
         lone.parent.mkdir(exist_ok=True)
         shutil.copy(bundle / name, lone)

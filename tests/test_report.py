@@ -27,7 +27,10 @@ def report_dir(tmp_path_factory):
 def test_report_files_and_parity_table(report_dir):
     report = json.loads((report_dir / "report.json").read_text())
     manifest = json.loads((BUNDLE / "manifest.json").read_text())["artifacts"]
-    assert {r["artifact"] for r in report["artifacts"]} == set(manifest)
+    # Everything a device can run; the microcontroller C sources are validated by export (test_tflm.py).
+    assert {r["artifact"] for r in report["artifacts"]} == {
+        n for n, e in manifest.items() if e["format"] != "tflm"
+    }
     for row in report["artifacts"]:
         assert row["status"] == "pass"
         # Exact for int8 on any CPU: its arithmetic is CPU-independent (tests/emulation/cpu_matrix.py).

@@ -223,6 +223,8 @@ class OnnxModel:
 
 def missing_backend(path: Path) -> str | None:
     """Why ``path`` cannot run here (no backend for its type installed), or None if it can."""
+    if Path(path).name.endswith(".tflm.c"):
+        return "C source for microcontrollers; `mnist-edge export` validated it with tflite-micro"
     if Path(path).suffix == ".onnx":
         return None if importlib.util.find_spec("onnxruntime") else "onnxruntime is not installed"
     modules = [m.split(".")[0] for m in _TFLITE_MODULES.values()]

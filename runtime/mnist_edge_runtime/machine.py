@@ -29,7 +29,7 @@ KERNEL_FEATURES = (
     "i8mm",
     "sve",
 )
-INTERPRETERS = ("ai-edge-litert", "tflite-runtime", "onnxruntime", "numpy")
+INTERPRETERS = ("ai-edge-litert", "tflite-runtime", "onnxruntime", "tflite-micro", "numpy")
 # Arm Linux names a core only by part number (implementer 0x41 = Arm): the Raspberry Pi ones.
 ARM_CORES = {"0xd03": "Cortex-A53", "0xd08": "Cortex-A72", "0xd0b": "Cortex-A76", "0xd05": "Cortex-A55"}
 

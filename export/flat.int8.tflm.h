@@ -1,0 +1,39 @@
+/* flat int8 MNIST classifier for TensorFlow Lite for Microcontrollers (written by mnist-edge).
+
+   Input:  28x28x1 uint8 pixels, MNIST form (bright ink on black, 0..255), scale 0.00392156886, zero point 0.
+   Output: 10 int8 logits, scale 0.209104419, zero point -29:
+           logit[i] = 0.209104419 * (output[i] - (-29)); then score = softmax(logit) over the ten digits.
+           The digit is the index of the largest output (no need to dequantize for that).
+   Arena:  4160 bytes measured with tflite-micro (x86_64, reference kernels);
+           MNIST_EDGE_FLAT_INT8_ARENA_BYTES adds 25% (rounded up to KiB) for 32-bit targets and
+           optimized kernels' scratch buffers.
+   Operators: QUANTIZE, FULLY_CONNECTED. */
+#ifndef MNIST_EDGE_FLAT_INT8_TFLM_H
+#define MNIST_EDGE_FLAT_INT8_TFLM_H
+
+#define MNIST_EDGE_FLAT_INT8_ARENA_BYTES 6144
+#define MNIST_EDGE_FLAT_INT8_OPERATOR_COUNT 2
+#define MNIST_EDGE_FLAT_INT8_INPUT_SCALE 0.00392156886f
+#define MNIST_EDGE_FLAT_INT8_INPUT_ZERO_POINT 0
+#define MNIST_EDGE_FLAT_INT8_OUTPUT_SCALE 0.209104419f
+#define MNIST_EDGE_FLAT_INT8_OUTPUT_ZERO_POINT -29
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+extern const unsigned char mnist_edge_flat_int8_model[];
+extern const unsigned int mnist_edge_flat_int8_model_len;
+#ifdef __cplusplus
+}
+
+/* Register exactly the operators this model uses, e.g.
+   tflite::MicroMutableOpResolver<MNIST_EDGE_FLAT_INT8_OPERATOR_COUNT> resolver;
+   mnist_edge_flat_int8_register_ops(resolver); */
+template <typename Resolver>
+inline void mnist_edge_flat_int8_register_ops(Resolver& resolver) {
+  resolver.AddQuantize();
+  resolver.AddFullyConnected();
+}
+#endif
+
+#endif /* MNIST_EDGE_FLAT_INT8_TFLM_H */
