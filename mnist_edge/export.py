@@ -462,7 +462,8 @@ def export_models(
     staging = Path(tempfile.mkdtemp(prefix=f".{bundle.name}.staging-", dir=bundle.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; the bundle is for everyone to read
     try:
-        exported = list(_export_all(jobs, formats, staging, progress, gates))
+        plans = {job.model_name: formats_in_step(formats, manifest, job.model_name) for job in jobs}
+        exported = list(_export_all(jobs, plans, staging, progress, gates))
         failed = [a for a in exported if not a.validation.passed]
         if failed:
             raise GateFailedError(
@@ -507,10 +508,32 @@ def converter_chatter_silenced() -> Iterator[None]:
         root.setLevel(level)
 
 
+def formats_in_step(formats: list[ExportFormat], manifest: dict, model: str) -> list[ExportFormat]:
+    """``formats``, plus the TFLM source where the bundle has one and the int8 .tflite is remade.
+
+    The C array is byte for byte the int8 model; remaking one without the other would leave two
+    different int8 models in one bundle.
+    """
+    kinds = {(f.format, f.precision) for f in formats}
+    tflm = next(f for f in FORMATS if f.format == "tflm")
+    if (
+        ("tflite", "int8") in kinds
+        and ("tflm", "int8") not in kinds
+        and tflm.filename(model) in manifest["artifacts"]
+    ):
+        return [*formats, tflm]
+    return formats
+
+
 def _export_all(
-    jobs: list[ExportJob], formats: list[ExportFormat], staging: Path, progress: ExportProgress, gates: Gates
+    jobs: list[ExportJob],
+    plans: dict[str, list[ExportFormat]],
+    staging: Path,
+    progress: ExportProgress,
+    gates: Gates,
 ) -> Iterator[ExportedArtifact]:
     for job in jobs:
+        formats = plans[job.model_name]
         test = job.data.test
         float_scores = job.float_model.predict(
             model_input(job.model_name, test.images), batch_size=1000, verbose=0

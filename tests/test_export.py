@@ -63,6 +63,17 @@ def bundle_state(bundle):
     return {p.name: sha256_file(p) for p in sorted(bundle.iterdir()) if p.is_file()}
 
 
+def test_remaking_the_int8_tflite_remakes_the_tflm_source_beside_it():
+    from mnist_edge.export import formats_in_step
+
+    tflite_int8 = select_formats("tflite", int8=True)
+    with_micro = {"artifacts": {"flat.int8.tflm.c": {}}}
+    names = lambda fs: [f.filename("flat") for f in fs]  # noqa: E731
+    assert names(formats_in_step(tflite_int8, with_micro, "flat"))[-1] == "flat.int8.tflm.c"
+    assert formats_in_step(tflite_int8, {"artifacts": {}}, "flat") == tflite_int8
+    assert formats_in_step(select_formats("tflite"), with_micro, "flat") == select_formats("tflite")
+
+
 def test_format_table_selection():
     names = lambda fs: [f.filename("m") for f in fs]  # noqa: E731
     assert names(select_formats("tflite")) == ["m.float32.tflite"]
