@@ -1,9 +1,12 @@
 """The instruction-set matrix: do the int8 models predict the same on every CPU class?
 
-    python tests/emulation/cpu_matrix.py --litert-python P1 --tflite-python P2 [--images N] [--json FILE]
+    python tests/emulation/cpu_matrix.py --litert-python P1 --tflite-python P2 [--tflm-python P3]
+        [--images N] [--json FILE]
 
 P1 is an x86_64 Python with mnist-edge-runtime, ai-edge-litert and onnxruntime; P2 one with
-mnist-edge-runtime and tflite-runtime 2.14 (numpy < 2). Each int8 artifact of ``export/`` runs on
+mnist-edge-runtime and tflite-runtime 2.14 (numpy < 2); P3, optional, the toolchain's, with
+tflite-micro, for the microcontroller C sources (x86_64 CPUs only: tflite-micro has no aarch64
+wheels). Each int8 artifact of ``export/`` runs on
 the first N test images (default 2,000) in each interpreter set-up on:
 
 * this machine's CPU, natively (the reference);
@@ -14,7 +17,7 @@ the first N test images (default 2,000) in each interpreter set-up on:
 
 Every run is compared image by image with the native run of the same interpreter, and the largest
 score difference is reported. The top-1 prediction must be identical on every image for
-ai-edge-litert and onnxruntime, whose int8 arithmetic is CPU-independent; tflite-runtime 2.14 may
+ai-edge-litert, onnxruntime and tflite-micro, whose int8 arithmetic is CPU-independent; tflite-runtime 2.14 may
 differ on at most its parity tolerance, 0.05% of the images (its SSE4.2 kernels round differently;
 README, "Same predictions on every CPU"). Exit 1 beyond that. qemu-user 10 and the aarch64 sysroot
 are fetched and cached by the scripts beside this.
@@ -43,6 +46,7 @@ REPO = HERE.parents[1]
 MNIST = REPO / "mnist_edge" / "datasets" / "mnist"
 INT8_TFLITE = ["conv2d.int8.tflite", "flat.int8.tflite"]
 INT8_ONNX = ["conv2d.int8.onnx", "flat.int8.onnx"]
+INT8_TFLM = ["conv2d.int8.tflm.c", "flat.int8.tflm.c"]
 # pip does not widen --platform to older glibc tags by itself: every manylinux tag up to bookworm's 2.36.
 AARCH64_PLATFORMS = [
     f"manylinux{tag}_aarch64"
@@ -58,6 +62,10 @@ class Setup:
     python: str
     packages: tuple[str, ...]  # installed for aarch64 at the versions the x86_64 Python has
     models: tuple[str, ...]
+    arm: bool = True  # also run on the emulated Cortex-A72 (needs aarch64 wheels)
+
+    def cpus(self) -> list[Cpu]:
+        return [cpu for cpu in CPUS if self.arm or cpu.emulated_arch != "aarch64"]
 
 
 @dataclass(frozen=True)
@@ -103,7 +111,9 @@ def aarch64_site(sysroot: Path, versions: dict[str, str]) -> Path:
     return site
 
 
-def command_for(cpu: Cpu, setup: Setup, qemu: Path, sysroot: Path, site: Path) -> tuple[list[str], dict]:
+def command_for(
+    cpu: Cpu, setup: Setup, qemu: Path, sysroot: Path, site: Path | None
+) -> tuple[list[str], dict]:
     env = dict(os.environ)
     if cpu.emulated_arch is None:
         return [setup.python], env
@@ -146,7 +156,7 @@ def dump_scores(
     cpu: Cpu, setup: Setup, paths: dict, images: int, out: Path
 ) -> tuple[np.lib.npyio.NpzFile, float]:
     """Run dump_scores.py for one (CPU, interpreter) pair; returns its scores and the seconds it took."""
-    command, env = command_for(cpu, setup, paths["qemu"], paths["sysroot"], paths["site"][setup.name])
+    command, env = command_for(cpu, setup, paths["qemu"], paths["sysroot"], paths["site"].get(setup.name))
     models = [str(REPO / "export" / m) for m in setup.models]
     started = time.perf_counter()
     run([*command, str(HERE / "dump_scores.py"), str(out), setup.name, str(images), *models], env)
@@ -157,6 +167,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--litert-python", required=True)
     parser.add_argument("--tflite-python", required=True)
+    parser.add_argument("--tflm-python", help="the toolchain's Python, to add the TFLM C sources")
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -170,12 +181,16 @@ def main() -> int:
         ),
         Setup("tflite-runtime", args.tflite_python, ("numpy", "tflite-runtime"), tuple(INT8_TFLITE)),
     ]
+    if args.tflm_python:
+        setups.append(
+            Setup("tflite-micro", args.tflm_python, ("numpy", "tflite-micro"), tuple(INT8_TFLM), arm=False)
+        )
     paths = {
         "qemu": Path(run([str(HERE / "fetch_qemu.sh")])),
         "sysroot": Path(run([str(HERE / "build_sysroot.sh")])),
     }
     versions = {s.name: installed_versions(s.python, s.packages) for s in setups}
-    paths["site"] = {s.name: aarch64_site(paths["sysroot"], versions[s.name]) for s in setups}
+    paths["site"] = {s.name: aarch64_site(paths["sysroot"], versions[s.name]) for s in setups if s.arm}
     describe = "import json, mnist_edge_runtime.machine as m; print(json.dumps(m.describe_machine()))"
     native = json.loads(run([args.litert_python, "-c", describe]))
     cpu = native["cpu"]
@@ -193,12 +208,12 @@ def main() -> int:
                 dump_scores, cpu, setup, paths, args.images, Path(tmp, f"{setup.name}-{cpu.qemu_cpu}.npz")
             )
             for setup in setups
-            for cpu in CPUS
+            for cpu in setup.cpus()
         }
         for setup in setups:
             reference, _ = jobs[(setup.name, "native")].result()
             tolerance = parity_tolerance(setup.name, "int8")
-            for cpu in CPUS[1:]:
+            for cpu in setup.cpus()[1:]:
                 scores, seconds = jobs[(setup.name, cpu.name)].result()
                 for model in setup.models:
                     row = {"interpreter": setup.name, "versions": versions[setup.name], "cpu": cpu.name}
