@@ -37,6 +37,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from mnist_edge_runtime.machine import describe_machine, one_line  # noqa: E402
+from run import count_macs  # noqa: E402  (benchmarks/run.py: MACs per image from the Keras layers)
 
 from mnist_edge.data import load_mnist  # noqa: E402
 from mnist_edge.train import (  # noqa: E402
@@ -75,23 +76,9 @@ def matmul_peak_gflops(size: int = 2048, seconds: float = 3.0) -> float:
     return best
 
 
-def forward_macs(model) -> int:
-    """Multiply-accumulates of one image's forward pass: the convolutions and dense layers."""
-    macs = 0
-    for layer in model.layers:
-        kind = type(layer).__name__
-        if kind == "Conv2D":
-            _, h, w, c_out = layer.output_shape
-            kh, kw = layer.kernel_size
-            macs += h * w * c_out * kh * kw * layer.input_shape[-1]
-        elif kind == "Dense":
-            macs += layer.input_shape[-1] * layer.units
-    return macs
-
-
 def training_flops_per_image(model) -> int:
     # Forward pass 2 FLOPs per MAC; the backward pass costs about twice the forward one.
-    return 3 * 2 * forward_macs(model)
+    return 3 * 2 * count_macs(model)
 
 
 # --- one epoch, taken apart ----------------------------------------------------------------------

@@ -90,7 +90,8 @@ def operators(model: bytes) -> list[str]:
     return used
 
 
-def _runs(model: bytes, arena: int, image: np.ndarray) -> bool:
+def runs_in_arena(model: bytes, arena: int, image: np.ndarray) -> bool:
+    """Whether tflite-micro can allocate and run ``model`` on ``image`` in ``arena`` bytes."""
     runtime = _micro()
     try:
         with native_stderr_silenced():  # TFLM prints what it is missing on each failed try
@@ -105,13 +106,13 @@ def _runs(model: bytes, arena: int, image: np.ndarray) -> bool:
 def smallest_arena(model: bytes, image: np.ndarray) -> int:
     """The fewest arena bytes (to 16) with which tflite-micro allocates and runs the model."""
     low, high = 0, 1 << 16
-    while not _runs(model, high, image):
+    while not runs_in_arena(model, high, image):
         high *= 2
         if high > 1 << 24:
             raise UserError("the model does not run in tflite-micro even with a 16 MiB arena")
     while high - low > 16:
         middle = (low + high) // 2 // 16 * 16
-        low, high = (low, middle) if _runs(model, middle, image) else (middle, high)
+        low, high = (low, middle) if runs_in_arena(model, middle, image) else (middle, high)
     return high
 
 

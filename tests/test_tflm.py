@@ -49,7 +49,9 @@ def test_tflm_artifact_reproduces_its_manifest_figures_on_all_test_images(name):
     # The measured arena is enough, and a bit less is not: the figure is the smallest that runs.
     sample = images[:1].reshape((1, 784) if entry["model"] == "flat" else (1, 28, 28, 1))
     measured = entry["tflm"]["arena_bytes_measured"]
-    assert tflm._runs(model, measured, sample) and not tflm._runs(model, measured - 64, sample)
+    assert tflm.runs_in_arena(model, measured, sample) and not tflm.runs_in_arena(
+        model, measured - 64, sample
+    )
 
 
 @pytest.mark.parametrize("name", MICRO)

@@ -39,8 +39,9 @@ def unsure_reason(image: np.ndarray, confidence: float) -> str | None:
         return "blank: no ink"
     if not INK_SHARE[0] <= share <= INK_SHARE[1]:
         return f"{share:.0%} of the picture is ink; digits have {INK_SHARE[0]:.0%} to {INK_SHARE[1]:.0%}"
-    if pieces(image) > MAX_PIECES:
-        return f"the ink is in {pieces(image)} separate pieces, not strokes"
+    separate = pieces(image)
+    if separate > MAX_PIECES:
+        return f"the ink is in {separate} separate pieces, not strokes"
     if confidence < MIN_CONFIDENCE:
         return f"low confidence ({confidence:.0%} < {MIN_CONFIDENCE:.0%})"
     return None

@@ -81,7 +81,6 @@ function show(answer) {
   digit.classList.toggle("unsure", answer.unsure);
   if (answer.digit === null) { showIdle("Nothing to read: " + answer.reason); return; }
   digit.textContent = answer.unsure ? "?" : String(answer.digit);
-  digit.dataset.digit = String(answer.digit);
   document.getElementById("confidence").textContent = answer.unsure
     ? `Not sure (best guess ${answer.digit}): ${answer.reason}`
     : `${answer.digit} with confidence ${percent(answer.confidence)}`;
