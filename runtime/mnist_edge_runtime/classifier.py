@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -11,15 +11,25 @@ from mnist_edge_runtime.backends import OnnxModel, TFLiteModel, open_model, pred
 from mnist_edge_runtime.bundle import check_model_file
 from mnist_edge_runtime.errors import RuntimeInputError
 from mnist_edge_runtime.preprocess import as_mnist_batch
+from mnist_edge_runtime.verdict import BLANK, doubt
 
 
 @dataclass(frozen=True)
 class Prediction:
-    digit: int
+    """The model's answer for one picture, and whether to trust it.
+
+    ``sure`` is False and ``doubt`` says why ("blank", "not like a digit", "two digits?",
+    "low confidence": ``verdict.doubt``) when the answer should not be taken as read. A blank
+    picture has no digit: ``digit`` and ``runner_up`` are None and ``scores`` is empty.
+    """
+
+    digit: int | None
     confidence: float
-    runner_up: int
+    runner_up: int | None
     runner_up_confidence: float
     scores: tuple[float, ...]
+    sure: bool = True
+    doubt: str | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -28,6 +38,8 @@ class Prediction:
             "runner_up": self.runner_up,
             "runner_up_confidence": round(self.runner_up_confidence, 6),
             "scores": [round(s, 6) for s in self.scores],
+            "sure": self.sure,
+            "doubt": self.doubt,
         }
 
 
@@ -53,13 +65,19 @@ def format_confidence(value: float, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if value >= 10**-digits or value == 0 else f"{value:.1e}"
 
 
-def predictions_from_scores(scores: np.ndarray) -> list[Prediction]:
-    """Best and second-best digit per row (the original's 'second best' column)."""
+def predictions_from_scores(scores: np.ndarray, images: np.ndarray | None = None) -> list[Prediction]:
+    """Best and second-best digit per row (the original's 'second best' column), judged by
+    ``verdict.doubt`` on the MNIST-form ``images`` the scores came from, when given."""
     order = np.argsort(-scores, axis=1, kind="stable")
-    return [
-        Prediction(int(o[0]), float(s[o[0]]), int(o[1]), float(s[o[1]]), tuple(float(v) for v in s))
-        for s, o in zip(scores, order)
-    ]
+    results = []
+    for i, (s, o) in enumerate(zip(scores, order)):
+        why = None if images is None else doubt(images[i], float(s[o[0]]))
+        if why == BLANK:
+            results.append(Prediction(None, 0.0, None, 0.0, (), sure=False, doubt=BLANK))
+            continue
+        best = Prediction(int(o[0]), float(s[o[0]]), int(o[1]), float(s[o[1]]), tuple(float(v) for v in s))
+        results.append(replace(best, sure=why is None, doubt=why))
+    return results
 
 
 class Classifier:
@@ -96,4 +114,4 @@ class Classifier:
     def predict(self, inputs: object, batch_size: int = 256) -> list[Prediction]:
         """Classify image files, 2-D arrays of any size, or an (N, 28, 28) uint8 MNIST batch."""
         images, _ = as_mnist_batch(inputs)
-        return predictions_from_scores(self.scores(images, batch_size))
+        return predictions_from_scores(self.scores(images, batch_size), images)

@@ -6,7 +6,10 @@ paper is dark ink on a light, uneven background at any size and position, so
 it goes through the same steps: grayscale, polarity, background removal, crop
 to the ink, scale to 20x20, centre by mass.
 
-A 28x28 uint8 array is taken to be MNIST already and passes through untouched.
+Polarity is read from every picture, whatever its size: where the border is brighter than the
+ink, the picture is inverted. A 28x28 picture is then taken as already sized and centred: one
+that is bright ink on black (MNIST's own form) passes through untouched, one that is dark ink
+on a light background is inverted and its background level taken off.
 """
 
 from __future__ import annotations
@@ -82,17 +85,42 @@ def _decode(source: object, what: str, max_pixels: int) -> np.ndarray:
 
 
 def pil_to_gray(image) -> np.ndarray:
-    """A Pillow image -> 2-D float32 gray, 0..255: upright (EXIF), transparency as white paper."""
+    """A Pillow image -> 2-D float32 gray, 0..255: upright (EXIF), 16-bit scaled, transparency
+    as a background that contrasts with the ink."""
     pil, pil_ops = _pillow()
     image = pil_ops.exif_transpose(image)
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        background = pil.new("RGBA", image.size, (255, 255, 255, 255))
-        image = pil.alpha_composite(background, image.convert("RGBA"))
-    gray = image.convert("L")
+    if image.mode.startswith("I") or image.mode == "F":  # 16-bit, 32-bit integer or float gray
+        wide = image if image.mode in ("I", "F") else image.convert("I")
+        factor = max(wide.size) // (2 * WORKING_SIDE)
+        return _wide_to_8bit(np.asarray(wide.reduce(factor) if factor > 1 else wide))
+    transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    # Through RGBA, so that a palette's transparent entry becomes alpha too.
+    gray = image.convert("RGBA").convert("LA") if transparent else image.convert("L")
     factor = max(gray.size) // (2 * WORKING_SIDE)
     if factor > 1:  # shrink in uint8 before the float copy; _working_size does the rest
         gray = gray.reduce(factor)
-    return np.asarray(gray, dtype=np.float32)
+    array = np.asarray(gray, dtype=np.float32)
+    return _flatten_alpha(array[..., 0], array[..., 1] / 255.0) if transparent else array
+
+
+def _wide_to_8bit(values: np.ndarray) -> np.ndarray:
+    """16-bit (or wider) gray values -> 0..255 by the type's range, never clipped."""
+    values = values.astype(np.float64)
+    low, high = float(values.min()), float(values.max())
+    if low >= 0 and high <= 255:  # 8-bit values in a wide container
+        return values.astype(np.float32)
+    if low >= 0 and high <= 65535:
+        return (values / 257.0).astype(np.float32)
+    return ((values - low) * (255.0 / max(high - low, 1e-12))).astype(np.float32)
+
+
+def _flatten_alpha(gray: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Composite over a background that contrasts with the opaque pixels: white behind dark ink
+    (a canvas exported as black ink on transparent), black behind light ink."""
+    opaque = alpha > 0.5
+    ink_is_dark = not opaque.any() or opaque.all() or float(gray[opaque].mean()) < 128
+    background = 255.0 if ink_is_dark else 0.0
+    return (gray * alpha + background * (1.0 - alpha)).astype(np.float32)
 
 
 def _is_pil_image(value: object) -> bool:
@@ -111,8 +139,7 @@ def as_gray(image: object, what: str = "image") -> np.ndarray:
             return rgb[..., 0]
         gray = rgb[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
         if rgb.shape[-1] == 4:
-            alpha = rgb[..., 3].astype(np.float32) / 255.0
-            gray = gray * alpha + 255.0 * (1.0 - alpha)
+            return _flatten_alpha(gray, rgb[..., 3].astype(np.float32) / 255.0)
         return gray
     return check_array(image, what)
 
@@ -144,21 +171,31 @@ def check_array(array: np.ndarray, what: str = "array", ndim: int = 2) -> np.nda
 def to_mnist(image: np.ndarray, what: str = "image") -> np.ndarray:
     """Any picture of one digit (see ``as_gray``) -> 28x28 uint8 in MNIST form.
 
-    A 28x28 grayscale image is taken to be MNIST already (bright digit on black, any numeric
-    dtype, floats in [0, 1] or [0, 255]) and is only rounded to uint8; anything else, color
-    pictures included, is treated as a photo.
+    A 28x28 picture is taken as sized and centred: bright ink on black (MNIST's form, any
+    numeric dtype, floats in [0, 1] or [0, 255]) is only rounded to uint8; dark ink on a light
+    background, grayscale or colour, is inverted. Anything larger or smaller is treated as a
+    photo. Raises ``NoDigitError`` when there is no ink to read.
     """
-    color = _is_pil_image(image) and image.mode not in ("L", "I", "F", "1")
-    color |= isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[-1] in (3, 4)
     image = as_gray(image, what)
-    if image.shape == (SIDE, SIDE) and not color:
-        return image if image.dtype == np.uint8 else np.round(image).astype(np.uint8)
+    if image.shape == (SIDE, SIDE):
+        return _small_to_mnist(image, what)
     gray = _ink_bright(_working_size(image.astype(np.float32)))
     ink = _remove_background(gray)
     ink[~_digit_mask(ink > 0)] = 0
     if ink.max() <= 0:
         raise NoDigitError(f"{what}: no digit found (the picture is blank)")
     return _fit_and_centre(ink, what)
+
+
+def _small_to_mnist(gray: np.ndarray, what: str) -> np.ndarray:
+    if not _background_is_bright(gray):
+        return gray if gray.dtype == np.uint8 else np.round(gray).astype(np.uint8)
+    ink = 255.0 - gray.astype(np.float32)
+    floor = float(np.median(_border(ink)))
+    top = float(ink.max())
+    if top - floor < MIN_CONTRAST:
+        raise NoDigitError(f"{what}: no digit found (the picture is blank)")
+    return np.round(np.clip((ink - floor) * (255.0 / (top - floor)), 0, 255)).astype(np.uint8)
 
 
 def _working_size(gray: np.ndarray, longest: int = WORKING_SIDE) -> np.ndarray:
@@ -176,10 +213,11 @@ def _working_size(gray: np.ndarray, longest: int = WORKING_SIDE) -> np.ndarray:
 def _digit_mask(ink: np.ndarray) -> np.ndarray:
     """Keep the digit's strokes; drop ruled lines, specks and things at the picture's edge.
 
-    A row or column of ink from edge to edge is a ruled (or graph-paper) line. Of the
-    connected pieces left, those touching the border are paper edges or
-    shadows (unless nothing else is left), and pieces under 5% of the largest
-    are specks.
+    Three or more parallel rows (or columns) of ink from edge to edge are ruled or graph-paper
+    lines; one or two are strokes of a digit drawn as big as the canvas (a 7's bar, a 4's stem).
+    Of the connected pieces left, those touching the border are paper edges or shadows, unless
+    their box lies mostly within the box of the digit's other pieces (a stroke that runs off
+    the edge of a big drawing) or nothing else is left; pieces under 5% of the largest are specks.
     """
     ink = ink.copy()
     ink[_ruled(ink), :] = False
@@ -189,21 +227,44 @@ def _digit_mask(ink: np.ndarray) -> np.ndarray:
         return ink
     h, w = ink.shape
     sizes = np.bincount(runs.label, weights=runs.ends - runs.starts)  # indexed by label; 0 is none
-    candidate = np.ones(len(sizes), bool)
+    interior = np.ones(len(sizes), bool)
     touches = (runs.rows == 0) | (runs.rows == h - 1) | (runs.starts == 0) | (runs.ends == w)
-    candidate[runs.label[touches]] = False
-    if not candidate[1:].any():  # everything touches the border: keep looking at all of it
-        candidate[:] = True
-    candidate[0] = False
-    keep = candidate & (sizes >= 0.05 * sizes[candidate].max())
+    interior[runs.label[touches]] = False
+    interior[0] = False
+    if not interior.any():  # everything touches the border: keep looking at all of it
+        keep = sizes >= 0.05 * sizes[1:].max()
+    else:
+        keep = interior & (sizes >= 0.05 * sizes[interior].max())
+        keep |= ~interior & (_share_inside(runs, keep, len(sizes)) >= 0.5)
+        keep &= sizes >= 0.05 * sizes[keep].max()
+    keep[0] = False
     return _paint(runs, keep[runs.label], (h, w))
 
 
-def _ruled(ink: np.ndarray) -> np.ndarray:
-    """Rows that run from edge to edge and are over half ink: ruled lines, not strokes."""
+def _share_inside(runs: _Runs, kept: np.ndarray, count: int) -> np.ndarray:
+    """For each piece, the share of its bounding box inside the bounding box of the kept pieces."""
+    top, left = np.full(count, np.iinfo(np.int64).max), np.full(count, np.iinfo(np.int64).max)
+    bottom, right = np.full(count, -1), np.full(count, -1)
+    np.minimum.at(top, runs.label, runs.rows)
+    np.maximum.at(bottom, runs.label, runs.rows + 1)
+    np.minimum.at(left, runs.label, runs.starts)
+    np.maximum.at(right, runs.label, runs.ends)
+    k = kept[1:]
+    box = top[1:][k].min(), bottom[1:][k].max(), left[1:][k].min(), right[1:][k].max()
+    inside_h = np.clip(np.minimum(bottom, box[1]) - np.maximum(top, box[0]), 0, None)
+    inside_w = np.clip(np.minimum(right, box[3]) - np.maximum(left, box[2]), 0, None)
+    area = np.maximum((bottom - top) * (right - left), 1)
+    return inside_h * inside_w / area
+
+
+def _ruled(ink: np.ndarray, fewest: int = 3) -> np.ndarray:
+    """Rows that belong to ruled lines: rows over half ink that run from edge to edge, when at
+    least ``fewest`` separate bands of them are parallel (a digit's strokes make one or two)."""
     margin = max(1, ink.shape[1] // 20)
     over_half = np.count_nonzero(ink, axis=1) > 0.5 * ink.shape[1]
-    return over_half & ink[:, :margin].any(axis=1) & ink[:, -margin:].any(axis=1)
+    rows = over_half & ink[:, :margin].any(axis=1) & ink[:, -margin:].any(axis=1)
+    bands = np.count_nonzero(np.diff(rows.astype(np.int8), prepend=0) == 1)
+    return rows if bands >= fewest else np.zeros_like(rows)
 
 
 class _Runs(NamedTuple):
@@ -281,10 +342,31 @@ def _merge(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         root = hooked
 
 
+MIN_CONTRAST = 16  # gray levels between paper and ink below which a 28x28 picture is blank
+# Ink in a photo is at least a quarter of the gray range darker than the paper around it; what
+# stands out less (a shadow across blank paper, grain, a crease) is not taken for a digit.
+MIN_INK_CONTRAST = 64
+
+
+def _border(gray: np.ndarray) -> np.ndarray:
+    return np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+
+
+def _background_is_bright(gray: np.ndarray) -> bool:
+    """Is the picture's border (its background) brighter than the middle of its tonal range?
+
+    The middle lies halfway between the darkest and the brightest pixel, so gray paper under
+    dark ink counts as bright, and MNIST's black border as dark. A picture with almost no
+    contrast is judged against mid-gray.
+    """
+    low, high = float(gray.min()), float(gray.max())
+    middle = (low + high) / 2 if high - low >= MIN_CONTRAST else 127.5
+    return float(np.median(_border(gray))) > middle
+
+
 def _ink_bright(gray: np.ndarray) -> np.ndarray:
     """Make ink bright on a dark background, whatever the picture had."""
-    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-    return 255.0 - gray if np.median(border) > 127 else gray
+    return 255.0 - gray if _background_is_bright(gray) else gray
 
 
 def _remove_background(gray: np.ndarray) -> np.ndarray:
@@ -302,8 +384,10 @@ def _remove_background(gray: np.ndarray) -> np.ndarray:
     threshold = _otsu(signal)
     signal[signal < threshold * 0.5] = 0
     ink = signal[signal > 0]
-    peak = _percentile_rows(ink.reshape(1, -1), 95)[0] if ink.size else 1.0
-    return np.clip(signal / max(peak, 1e-6) * 255.0, 0, 255)
+    peak = _percentile_rows(ink.reshape(1, -1), 95)[0] if ink.size else 0.0
+    if peak < MIN_INK_CONTRAST:  # paper grain, a shadow's edge, a crease: nothing written
+        return np.zeros_like(signal)
+    return np.clip(signal / peak * 255.0, 0, 255)
 
 
 def _cell_percentiles(gray: np.ndarray, grid: int, q: float) -> np.ndarray:
@@ -421,31 +505,37 @@ def _centre_of_mass(image: np.ndarray) -> tuple[float, float]:
     return float((ys * image).sum() / total), float((xs * image).sum() / total)
 
 
+def mnist_or_blank(picture: object, what: str = "image") -> np.ndarray:
+    """``to_mnist``, with a picture that holds no digit as an all-black 28x28 image (no ink).
+
+    A file path is read first (``load_image_file``). Unreadable input still raises.
+    """
+    try:
+        if isinstance(picture, (str, Path)):
+            picture = load_image_file(Path(picture))
+        return to_mnist(picture, what)
+    except NoDigitError:
+        return np.zeros((SIDE, SIDE), np.uint8)
+
+
 def as_mnist_batch(inputs: object) -> tuple[np.ndarray, list[str]]:
-    """Pictures -> (N, 28, 28) uint8 and a name for each.
+    """Pictures -> (N, 28, 28) uint8 and a name for each; a blank picture becomes all black.
 
     ``inputs`` is one picture or a sequence of them: an image file path, a Pillow image, or a
-    numpy array of one picture (``as_gray``); an (N, 28, 28) array is a batch of MNIST images,
-    an (N, H, W) or (N, H, W, C) array a batch of pictures.
+    numpy array of one picture (``as_gray``); an (N, 28, 28) uint8 array is a batch of MNIST
+    images, passed on untouched; an (N, H, W) or (N, H, W, C) array a batch of pictures.
     """
     if isinstance(inputs, np.ndarray):
         if inputs.ndim == 3 and inputs.shape[1:] == (SIDE, SIDE) and inputs.dtype == np.uint8:
             return inputs, [f"array[{i}]" for i in range(len(inputs))]
         if inputs.ndim == 4 or (inputs.ndim == 3 and inputs.shape[-1] not in (1, 3, 4)):
             names = [f"array[{i}]" for i in range(len(inputs))]
-            return _stack([to_mnist(a, n) for a, n in zip(inputs, names)]), names
-        return to_mnist(inputs, "array")[None], ["array"]
+            return _stack([mnist_or_blank(a, n) for a, n in zip(inputs, names)]), names
+        return mnist_or_blank(inputs, "array")[None], ["array"]
     if isinstance(inputs, (str, Path)) or _is_pil_image(inputs):
         inputs = [inputs]
-    images, names = [], []
-    for i, item in enumerate(inputs):
-        if isinstance(item, (str, Path)):
-            images.append(to_mnist(load_image_file(Path(item)), str(item)))
-            names.append(str(item))
-        else:
-            images.append(to_mnist(item, f"input[{i}]"))
-            names.append(f"input[{i}]")
-    return _stack(images), names
+    names = [str(item) if isinstance(item, (str, Path)) else f"input[{i}]" for i, item in enumerate(inputs)]
+    return _stack([mnist_or_blank(item, name) for item, name in zip(inputs, names)]), names
 
 
 def _stack(images: list[np.ndarray]) -> np.ndarray:
