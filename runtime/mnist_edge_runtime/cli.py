@@ -31,6 +31,7 @@ from mnist_edge_runtime.idx import content_sha256, read_images_and_labels
 from mnist_edge_runtime.machine import describe_machine, one_line
 
 EXIT_PARITY_FAILED = 1
+EXIT_SOME_FILES_FAILED = 1
 DEFAULT_BUNDLE = Path(os.environ.get("MNIST_EDGE_BUNDLE", "export"))
 
 
@@ -67,8 +68,20 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--backend", choices=BACKENDS, help="force a backend (default: best installed)")
         p.add_argument("--threads", type=_positive, help="interpreter threads (default: the interpreter's)")
 
-    predict = commands.add_parser("predict", help="classify image files")
-    predict.add_argument("files", nargs="+", type=Path, help="pictures of one digit each (PNG, JPEG, ...)")
+    predict = commands.add_parser(
+        "predict",
+        help="classify image files",
+        description="Classify pictures of one digit each. Every file gets a row: the digit, its "
+        "confidence, the runner-up, and whether to trust it ('sure'; 'no: blank', 'no: not like a "
+        "digit', 'no: two digits?' or 'no: low confidence' otherwise). A file that cannot be read "
+        "gets one line saying why, and the others are still answered. "
+        "Exit codes: 0 every file answered, 1 some file could not be read, 2 usage error or "
+        "unusable model.",
+    )
+    predict.add_argument(
+        "files", nargs="+", type=Path, metavar="FILE_OR_FOLDER",
+        help="pictures (PNG, JPEG, BMP, GIF, WebP, TIFF, PGM...); a folder means the image files in it, sorted by name",
+    )  # fmt: skip
     model_options(predict)
     predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
@@ -134,8 +147,24 @@ def _model_paths(args: argparse.Namespace, all_in_bundle: bool = False) -> list[
 # --- predict ------------------------------------------------------------------------------
 
 
+def picture_files(arguments: list[Path]) -> list[Path]:
+    """The files to classify: each file as given, and in each folder the files whose extension
+    Pillow reads (.png, .jpg, .webp, .tif, ...), sorted by name."""
+    files = []
+    for argument in arguments:
+        if argument.is_dir():
+            from mnist_edge_runtime.preprocess import image_suffixes
+
+            readable = image_suffixes()
+            files += sorted(p for p in argument.iterdir() if p.suffix.lower() in readable and p.is_file())
+        else:
+            files.append(argument)
+    return files
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
-    from mnist_edge_runtime.preprocess import as_mnist_batch
+    """Every file gets a row: its answer, or one line saying why it could not be read."""
+    from mnist_edge_runtime.preprocess import mnist_or_blank
 
     classifier = Classifier.open(_model_paths(args)[0], args.backend, args.threads)
     if not classifier.output_known:
@@ -143,19 +172,45 @@ def cmd_predict(args: argparse.Namespace) -> int:
             f"note: {classifier.path} says nothing about its outputs (no mnist-edge metadata, no "
             "manifest): the numbers shown are its raw outputs, not confidences\n"
         )
-    images, names = as_mnist_batch(args.files)
-    results = predictions_from_scores(classifier.scores(images))
+    files = picture_files(args.files)
+    if not files:
+        raise RuntimeInputError(f"no image files in {', '.join(map(str, args.files))}")
+    images, errors = {}, {}
+    for i, path in enumerate(files):
+        try:
+            images[i] = mnist_or_blank(path, str(path))
+        except RuntimeInputError as exc:
+            errors[i] = str(exc).removeprefix(f"{path}: ")
+    read = sorted(images)
+    batch = np.stack([images[i] for i in read]) if read else np.zeros((0, 28, 28), np.uint8)
+    answers = dict(zip(read, predictions_from_scores(classifier.scores(batch), batch) if read else []))
     if args.json:
-        print(json.dumps([{"file": n, **p.as_dict()} for n, p in zip(names, results)], indent=2))
-        return 0
-    width = max(len("file"), *(len(n) for n in names))
-    print(f"{'file':<{width}}  predicted  confidence  2nd best")
-    for name, p in zip(names, results):
+        rows = [
+            {"file": str(path), **(answers[i].as_dict() if i in answers else {"error": errors[i]})}
+            for i, path in enumerate(files)
+        ]
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_predictions(files, answers, errors)
+    return EXIT_SOME_FILES_FAILED if errors else 0
+
+
+def _print_predictions(files: list[Path], answers: dict, errors: dict) -> None:
+    width = max(len("file"), *(len(str(f)) for f in files))
+    print(f"{'file':<{width}}  predicted  confidence  2nd best      sure")
+    for i, path in enumerate(files):
+        if i in errors:
+            print(f"{str(path):<{width}}  error: {errors[i]}")
+            continue
+        p = answers[i]
+        verdict = "yes" if p.sure else f"no: {p.doubt}"
+        if p.digit is None:
+            print(f"{str(path):<{width}}  {'-':>9}  {'-':>10}  {'-':<12}  {verdict}")
+            continue
+        runner_up = f"{p.runner_up} ({format_confidence(p.runner_up_confidence)})"
         print(
-            f"{name:<{width}}  {p.digit:>9}  {format_confidence(p.confidence):>10}  "
-            f"{p.runner_up} ({format_confidence(p.runner_up_confidence)})"
+            f"{str(path):<{width}}  {p.digit:>9}  {format_confidence(p.confidence):>10}  {runner_up:<12}  {verdict}"
         )
-    return 0
 
 
 # --- eval: the parity check -------------------------------------------------------------------

@@ -38,6 +38,12 @@ def _pillow():
     return Image, ImageOps
 
 
+def image_suffixes() -> set[str]:
+    """The file extensions of the formats Pillow reads here (lower case, with the dot)."""
+    pil, _ = _pillow()
+    return {suffix.lower() for suffix in pil.registered_extensions()}
+
+
 def load_image_file(path: Path) -> np.ndarray:
     """Read PNG / JPEG / BMP / PGM (anything Pillow reads) as a 2-D float array, 0..255.
 
@@ -215,9 +221,11 @@ def _digit_mask(ink: np.ndarray) -> np.ndarray:
 
     Three or more parallel rows (or columns) of ink from edge to edge are ruled or graph-paper
     lines; one or two are strokes of a digit drawn as big as the canvas (a 7's bar, a 4's stem).
-    Of the connected pieces left, those touching the border are paper edges or shadows, unless
-    their box lies mostly within the box of the digit's other pieces (a stroke that runs off
-    the edge of a big drawing) or nothing else is left; pieces under 5% of the largest are specks.
+    Of the connected pieces left, one that lies along the border (a paper edge, a table, a
+    shadow) is dropped unless nothing else is left. One that touches the border only briefly is
+    a stroke running off the edge of a big drawing: it is kept when its box lies mostly within
+    the box of the digit's other pieces, or when there are no others. Pieces under 5% of the
+    largest are specks.
     """
     ink = ink.copy()
     ink[_ruled(ink), :] = False
@@ -226,17 +234,25 @@ def _digit_mask(ink: np.ndarray) -> np.ndarray:
     if not len(runs.rows):
         return ink
     h, w = ink.shape
-    sizes = np.bincount(runs.label, weights=runs.ends - runs.starts)  # indexed by label; 0 is none
-    interior = np.ones(len(sizes), bool)
-    touches = (runs.rows == 0) | (runs.rows == h - 1) | (runs.starts == 0) | (runs.ends == w)
-    interior[runs.label[touches]] = False
-    interior[0] = False
-    if not interior.any():  # everything touches the border: keep looking at all of it
+    lengths = runs.ends - runs.starts
+    sizes = np.bincount(runs.label, weights=lengths)  # indexed by label; 0 is none
+    on_edge_row = (runs.rows == 0) | (runs.rows == h - 1)
+    contact = np.bincount(
+        runs.label,
+        weights=np.where(on_edge_row, lengths, 0) + (runs.starts == 0) + (runs.ends == w),
+        minlength=len(sizes),
+    )
+    interior, brief = contact == 0, (contact > 0) & (contact <= 0.1 * (2 * h + 2 * w))
+    interior[0] = brief[0] = False
+    if interior.any() or brief.any():
+        largest = sizes[interior | brief].max()
+        keep = interior & (sizes >= 0.05 * largest)
+        if keep.any():
+            keep |= brief & (sizes >= 0.05 * largest) & (_share_inside(runs, keep, len(sizes)) >= 0.5)
+        else:
+            keep = brief & (sizes >= 0.05 * largest)
+    else:  # everything lies along the border: keep looking at all of it
         keep = sizes >= 0.05 * sizes[1:].max()
-    else:
-        keep = interior & (sizes >= 0.05 * sizes[interior].max())
-        keep |= ~interior & (_share_inside(runs, keep, len(sizes)) >= 0.5)
-        keep &= sizes >= 0.05 * sizes[keep].max()
     keep[0] = False
     return _paint(runs, keep[runs.label], (h, w))
 
@@ -258,13 +274,20 @@ def _share_inside(runs: _Runs, kept: np.ndarray, count: int) -> np.ndarray:
 
 
 def _ruled(ink: np.ndarray, fewest: int = 3) -> np.ndarray:
-    """Rows that belong to ruled lines: rows over half ink that run from edge to edge, when at
-    least ``fewest`` separate bands of them are parallel (a digit's strokes make one or two)."""
+    """Rows that belong to ruled lines: thin bands of rows that are over half ink and run from
+    edge to edge, when there are at least ``fewest`` of them (a digit makes one or two, or
+    thick ones when drawn big with a marker)."""
     margin = max(1, ink.shape[1] // 20)
     over_half = np.count_nonzero(ink, axis=1) > 0.5 * ink.shape[1]
     rows = over_half & ink[:, :margin].any(axis=1) & ink[:, -margin:].any(axis=1)
-    bands = np.count_nonzero(np.diff(rows.astype(np.int8), prepend=0) == 1)
-    return rows if bands >= fewest else np.zeros_like(rows)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], rows.astype(np.int8), [0]])))
+    starts, ends = edges[0::2], edges[1::2]
+    thin = ends - starts <= max(3, ink.shape[0] // 50)
+    ruled = np.zeros_like(rows)
+    if np.count_nonzero(thin) >= fewest:
+        for start, end in zip(starts[thin], ends[thin]):
+            ruled[start:end] = True
+    return ruled
 
 
 class _Runs(NamedTuple):

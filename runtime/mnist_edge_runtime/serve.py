@@ -27,9 +27,8 @@ import numpy as np
 
 from mnist_edge_runtime import __version__
 from mnist_edge_runtime.classifier import Classifier, predictions_from_scores
-from mnist_edge_runtime.errors import NoDigitError, RuntimeInputError
-from mnist_edge_runtime.preprocess import SIDE, check_array, load_image_bytes, to_mnist
-from mnist_edge_runtime.verdict import unsure_reason
+from mnist_edge_runtime.errors import RuntimeInputError
+from mnist_edge_runtime.preprocess import SIDE, check_array, load_image_bytes, mnist_or_blank
 
 WEB = Path(__file__).parent / "web"
 UPLOAD_MAX_PIXELS = 16_000_000  # a 16-megapixel phone photo; a bigger upload is refused unread
@@ -113,27 +112,18 @@ def png_base64(image: np.ndarray) -> str:
 
 
 def answer(classifier: Classifier, picture: np.ndarray, with_image: bool) -> dict:
-    """Preprocess, classify and judge one picture (runs in a worker thread)."""
+    """Preprocess, classify and judge one picture (runs in a worker thread): the library's
+    ``Prediction`` with its ``sure`` and ``doubt``, so the page, the API and the CLI agree."""
     started = time.perf_counter()
     try:
-        mnist = to_mnist(picture, "picture")
-    except NoDigitError:
-        mnist = None
+        mnist = mnist_or_blank(picture, "picture")
     except RuntimeInputError as exc:
         raise RequestError(400, str(exc)) from None
     preprocessed = time.perf_counter()
-    if mnist is None or not mnist.any():  # a blank canvas is not a question to answer
-        return {
-            "digit": None,
-            "unsure": True,
-            "reason": "blank: no digit found",
-            "ms": _ms(started, preprocessed),
-        }
-    prediction = predictions_from_scores(classifier.scores(mnist[None]))[0]
-    reason = unsure_reason(mnist, prediction.confidence)
-    result = {**prediction.as_dict(), "unsure": reason is not None, "reason": reason}
+    prediction = predictions_from_scores(classifier.scores(mnist[None]), mnist[None])[0]
+    result = prediction.as_dict()
     result["ms"] = _ms(started, preprocessed, time.perf_counter())
-    if with_image:
+    if with_image and prediction.digit is not None:
         result["mnist_image_png"] = png_base64(mnist)
     return result
 

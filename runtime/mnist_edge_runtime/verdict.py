@@ -77,18 +77,22 @@ def false_doubt_share(scores: np.ndarray, labels: np.ndarray, threshold: float) 
     return float(np.mean(right & (scores.max(axis=1) < threshold)))
 
 
-def derive_rule(forms: dict[str, np.ndarray], labels: np.ndarray, scores: dict[str, list[np.ndarray]]) -> dict:
+def derive_rule(
+    forms: dict[str, np.ndarray], labels: np.ndarray, scores: dict[str, list[np.ndarray]]
+) -> dict:
     """The bounds, from validation digits in every input form and each model's scores on them.
 
     ``forms`` maps a form's name to its (N, 28, 28) MNIST-form images (a blank picture is all
     zeros), ``scores`` the same name to one (N, 10) array per model. The ink bounds span every
-    digit of every form (rounded outwards to 0.01); the confidence bound is the highest, in steps
-    of 0.05, that doubts at most ``MAX_FALSE_DOUBT`` of the right answers of any model in any form.
+    digit that every model gets right, in every form (rounded outwards to 0.01); the confidence
+    bound is the highest, in steps of 0.05, that doubts at most ``MAX_FALSE_DOUBT`` of the right
+    answers of any model in any form.
     """
     shares, most_pieces = [], 0
-    for images in forms.values():
-        drawn = images[np.any(images > INK_LEVEL, axis=(1, 2))]
-        shares.append(np.count_nonzero(drawn > INK_LEVEL, axis=(1, 2)) / drawn[0].size)
+    for name, images in forms.items():
+        right = np.all([s.argmax(axis=1) == labels for s in scores[name]], axis=0)
+        drawn = images[right & np.any(images > INK_LEVEL, axis=(1, 2))]
+        shares.append(np.count_nonzero(drawn > INK_LEVEL, axis=(1, 2)) / images[0].size)
         most_pieces = max([most_pieces, *(len(pieces(image)) for image in drawn)])
     shares = np.concatenate(shares)
     thresholds = np.round(np.arange(0.5, 0.951, 0.05), 2)

@@ -47,7 +47,12 @@ def png16(array: np.ndarray) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", w, h, 16, color_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def on_canvas(digit: np.ndarray, margin: int) -> np.ndarray:
@@ -100,7 +105,9 @@ DIGIT_FORMS: dict[str, Callable[[np.ndarray, int], bytes]] = {
     "28x28 dark on white, PGM": lambda d, s: encode(255 - d, "PPM"),
     "28x28 dark on white, 1-bit PNG": lambda d, s: encode(((d < 128) * 255).astype(np.uint8), mode="1"),
     "28x28 dark on white, 16-bit PNG": lambda d, s: encode((255 - d).astype(np.uint16) * 257),
-    "28x28 dark on white, 16-bit RGB PNG": lambda d, s: png16(np.repeat((255 - d)[..., None], 3, 2).astype(np.uint16) * 257),
+    "28x28 dark on white, 16-bit RGB PNG": lambda d, s: png16(
+        np.repeat((255 - d)[..., None], 3, 2).astype(np.uint16) * 257
+    ),
     "canvas 280x280, small (margin 70)": lambda d, s: encode(on_canvas(d, 70)),
     "canvas 280x280, margin 10": lambda d, s: encode(on_canvas(d, 10)),
     "canvas 280x280, touching the edges": lambda d, s: encode(on_canvas(d, 0)),
@@ -136,8 +143,12 @@ def shape(seed: int) -> bytes:
     if kind == 0:  # smiley
         draw.ellipse([c[0] - r, c[1] - r, c[0] + r, c[1] + r], outline=0, width=width)
         for dx in (-0.4, 0.4):
-            draw.ellipse([c[0] + dx * r - 8, c[1] - 0.35 * r - 8, c[0] + dx * r + 8, c[1] - 0.35 * r + 8], fill=0)
-        draw.arc([c[0] - 0.55 * r, c[1] - 0.4 * r, c[0] + 0.55 * r, c[1] + 0.6 * r], 20, 160, fill=0, width=width)
+            draw.ellipse(
+                [c[0] + dx * r - 8, c[1] - 0.35 * r - 8, c[0] + dx * r + 8, c[1] - 0.35 * r + 8], fill=0
+            )
+        draw.arc(
+            [c[0] - 0.55 * r, c[1] - 0.4 * r, c[0] + 0.55 * r, c[1] + 0.6 * r], 20, 160, fill=0, width=width
+        )
     elif kind in (1, 2):  # triangle or star
         points = 3 if kind == 1 else 10
         angles = np.linspace(-np.pi / 2, 1.5 * np.pi, points, endpoint=False)

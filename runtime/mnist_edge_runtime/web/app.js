@@ -78,12 +78,12 @@ function showIdle(message) {
 
 function show(answer) {
   const digit = document.getElementById("digit");
-  digit.classList.toggle("unsure", answer.unsure);
-  if (answer.digit === null) { showIdle("Nothing to read: " + answer.reason); return; }
-  digit.textContent = answer.unsure ? "?" : String(answer.digit);
-  document.getElementById("confidence").textContent = answer.unsure
-    ? `Not sure (best guess ${answer.digit}): ${answer.reason}`
-    : `${answer.digit} with confidence ${percent(answer.confidence)}`;
+  digit.classList.toggle("unsure", !answer.sure);
+  if (answer.digit === null) { showIdle("Nothing to read: " + answer.doubt); return; }
+  digit.textContent = answer.sure ? String(answer.digit) : "?";
+  document.getElementById("confidence").textContent = answer.sure
+    ? `${answer.digit} with confidence ${percent(answer.confidence)}`
+    : `Not sure (best guess ${answer.digit}): ${answer.doubt}`;
   document.getElementById("runner-up").textContent = `runner-up: ${answer.runner_up} (${percent(answer.runner_up_confidence)})`;
   const bars = document.getElementById("bars");
   bars.replaceChildren(...answer.scores.map((score, d) => {
