@@ -13,6 +13,6 @@ tflite=()
 "$python" benchmarks/int8_vs_float.py                  # int8 against float32, delegate partitions
 "$python" benchmarks/end_to_end.py                     # file to digit, against the old preprocessing
 "$python" benchmarks/preprocess_quality.py             # ... and its quality, against the old one
-"$python" benchmarks/unsure_rule.py                    # serve's "not sure" rule
+"$python" benchmarks/input_forms.py --derive           # every input form, non-digits, the "not sure" rule
 "$python" benchmarks/serve_load.py                     # serve under load, memory over a soak
 "$python" benchmarks/training.py                       # training: profile, previous vs current defaults

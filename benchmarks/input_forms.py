@@ -9,7 +9,7 @@ its edges; photos on uneven and ruled paper) and read back as a file would be. P
 confident-wrong answers (wrong at confidence >= 0.9, and how many of those the rule still calls
 sure), and the share of right and of wrong answers the "not sure" rule doubts. Non-digits (letters,
 shapes, noise, blank paper): the share doubted. Writes ``benchmarks/results/input_forms.json``
-and prints the table the README shows. ``--derive`` also prints the rule's bounds as
+(and the table the README shows, ``input_forms.md``). ``--derive`` also prints the rule's bounds as
 ``verdict.derive_rule`` computes them from these forms and both int8 models.
 """
 
@@ -86,9 +86,13 @@ def main() -> None:
         result["not_digits"][name] = not_digit_row(classifier, mnist_forms(make, range(len(labels))))
     result["seconds"] = round(time.perf_counter() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.out.with_name(args.out.name + ".partial")
-    partial.write_text(json.dumps(result, indent=2) + "\n")
-    partial.replace(args.out)
+    for path, text in (
+        (args.out, json.dumps(result, indent=2) + "\n"),
+        (args.out.with_suffix(".md"), markdown(result) + "\n"),
+    ):
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(text)
+        partial.replace(path)
     print(f"{args.model.name} ({classifier.backend}), {len(labels)} validation digits per form")
     print(f"machine: {one_line(result['machine'])}\n")
     print(markdown(result))

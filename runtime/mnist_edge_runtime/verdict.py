@@ -25,10 +25,10 @@ from mnist_edge_runtime.preprocess import _ink_runs
 
 BLANK, NOT_A_DIGIT, TWO_DIGITS, LOW_CONFIDENCE = "blank", "not like a digit", "two digits?", "low confidence"
 INK_LEVEL = 63  # pixels above this count as ink: JPEG ringing around a stroke stays below it
-INK_SHARE = (0.04, 0.44)  # smallest and largest share of ink pixels in a validation digit
-MAX_PIECES = 4  # most 8-connected pieces of pixels > 127 in a validation digit
+INK_SHARE = (0.03, 0.34)  # smallest and largest share of ink pixels in a validation digit
+MAX_PIECES = 3  # most 8-connected pieces of pixels > 127 in a validation digit
 TWO_DIGIT_SHARE = 0.3  # each of two side-by-side pieces holds at least this share of the ink
-MIN_CONFIDENCE = 0.65
+MIN_CONFIDENCE = 0.7
 MAX_FALSE_DOUBT = 0.01  # the share of correct validation answers the rule may doubt, in any form
 
 

@@ -45,6 +45,11 @@ STROKES = {
     4: [[(160, 45), (80, 170), (200, 170)], [(165, 110), (165, 240)]],
     7: [[(80, 55), (200, 55), (120, 235)]],
 }
+# Digits drawn as big as the canvas: the 7's bar and the 4's stem run from edge to edge.
+EDGE_TO_EDGE = {
+    7: [[(1, 12), (279, 12), (130, 279)]],
+    4: [[(150, 8), (30, 185), (279, 185)], [(190, 1), (190, 279)]],
+}
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +86,9 @@ def draw(page, strokes) -> None:
         page.mouse.up()
 
 
-def test_drawn_digits_are_recognized(page, tmp_path):
-    for digit, strokes in STROKES.items():
+@pytest.mark.parametrize("drawings", [STROKES, EDGE_TO_EDGE], ids=["ordinary", "touching-the-edges"])
+def test_drawn_digits_are_recognized(page, tmp_path, drawings):
+    for digit, strokes in drawings.items():
         page.click("#clear")
         draw(page, strokes)
         page.wait_for_function(

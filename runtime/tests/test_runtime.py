@@ -227,7 +227,7 @@ def test_image_files_of_any_format(tmp_path, test_set):
     assert [p.digit for p in result] == [labels[0]] * 4
 
 
-# --- bad inputs through the CLI: one line, exit code 2 ---------------------------------------------------
+# --- bad inputs through the CLI: one line each, the other files still answered ----------------------
 
 
 def bad_inputs(tmp_path):
@@ -238,22 +238,56 @@ def bad_inputs(tmp_path):
     Image.fromarray(np.full((50, 50), 255, np.uint8)).save(good)
     (tmp_path / "truncated.png").write_bytes(good.read_bytes()[:60])
     Image.new("1", (12000, 12000)).save(tmp_path / "bomb.png")  # 144 Mpixels, a few kB on disk
-    Image.fromarray(np.full((40, 40), 240, np.uint8)).save(tmp_path / "blank.png")
     return {
         "notes.png": "not a readable image",
         "truncated.png": "not a readable image",
         "bomb.png": "too large",
-        "blank.png": "no digit found",
         "missing.png": "no such file",
     }
 
 
-def test_bad_images_get_one_line_and_exit_2(tmp_path):
+def test_one_bad_file_never_sinks_a_batch(tmp_path, test_set):
+    """Each unreadable file gets one line (table row or JSON error), the others their answers; exit 1."""
+    from PIL import Image
+
+    images, labels = test_set
+    before, after = tmp_path / "a.png", tmp_path / "c.png"
+    Image.fromarray(255 - images[0]).save(before)
+    Image.fromarray(images[1]).save(after)
     for name, message in bad_inputs(tmp_path).items():
-        done = run_cli("predict", str(tmp_path / name), "--model", str(INT8))
-        assert done.returncode == 2, (name, done.stderr)
-        lines = done.stderr.strip().splitlines()
-        assert len(lines) == 1 and message in lines[0], (name, done.stderr)
+        done = run_cli("predict", str(before), str(tmp_path / name), str(after), "--model", str(INT8))
+        assert done.returncode == 1 and not done.stderr, (name, done.stderr)
+        rows = done.stdout.strip().splitlines()[1:]
+        assert len(rows) == 3 and message in rows[1] and "error" in rows[1], (name, done.stdout)
+        assert rows[0].split()[1] == str(labels[0]) and rows[2].split()[1] == str(labels[1])
+        as_json = json.loads(
+            run_cli("predict", str(before), str(tmp_path / name), "--model", str(INT8), "--json").stdout
+        )
+        assert as_json[0]["digit"] == labels[0] and as_json[0]["sure"] is True
+        assert set(as_json[1]) == {"file", "error"} and message in as_json[1]["error"]
+
+
+def test_a_folder_is_its_image_files_in_order_and_a_blank_one_is_answered_not_failed(tmp_path, test_set):
+    from PIL import Image
+
+    images, labels = test_set
+    for i in (2, 0, 1):
+        Image.fromarray(images[i]).save(tmp_path / f"{i}.png")
+    Image.fromarray(np.full((40, 40), 240, np.uint8)).save(tmp_path / "3-blank.png")
+    (tmp_path / "notes.txt").write_text("not a picture, and not an image file name")
+    done = run_cli("predict", str(tmp_path), "--model", str(INT8), "--json")
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [Path(r["file"]).name for r in rows] == ["0.png", "1.png", "2.png", "3-blank.png"]
+    assert [r["digit"] for r in rows[:3]] == [int(x) for x in labels[:3]]
+    assert rows[3]["digit"] is None and rows[3]["sure"] is False and rows[3]["doubt"] == "blank"
+    table = run_cli("predict", str(tmp_path), "--model", str(INT8))
+    assert table.returncode == 0 and "sure" in table.stdout.splitlines()[0]
+    assert table.stdout.splitlines()[-1].endswith("no: blank")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = run_cli("predict", str(empty), "--model", str(INT8))
+    assert nothing.returncode == 2 and "no image files" in nothing.stderr
 
 
 @pytest.mark.parametrize(
