@@ -99,9 +99,11 @@ def test_export_every_format_writes_a_valid_bundle(tmp_path, small, runs):
     assert int8["input"]["dtype"] == "uint8"
     assert int8["input"]["quantization"]["zero_point"] == 0
     assert int8["input"]["quantization"]["scale"] == pytest.approx(1 / 255)
-    # Float artifacts match Keras exactly on top-1 even for a barely trained model.
-    for name in ("flat.float32.tflite", "conv2d.float32.onnx"):
-        assert manifest["artifacts"][name]["validation"]["agreement"] == 1.0
+    # Float artifacts match Keras on top-1 wherever Keras is decisive, even for a barely trained
+    # model (a near-tie may swap with the CPU's rounding: validate.Gates.check).
+    for name in ("flat.float32.tflite", "conv2d.float32.tflite", "conv2d.float32.onnx"):
+        assert manifest["artifacts"][name]["validation"]["passed"]
+        assert manifest["artifacts"][name]["validation"]["agreement"] >= 0.99
     # The int8 files really are smaller.
     sizes = {name: entry["bytes"] for name, entry in manifest["artifacts"].items()}
     assert sizes["conv2d.int8.tflite"] < 0.3 * sizes["conv2d.float32.tflite"]
