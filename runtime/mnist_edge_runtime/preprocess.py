@@ -219,7 +219,7 @@ def _working_size(gray: np.ndarray, longest: int = WORKING_SIDE) -> np.ndarray:
 def _digit_mask(ink: np.ndarray) -> np.ndarray:
     """Keep the digit's strokes; drop ruled lines, specks and things at the picture's edge.
 
-    Three or more parallel rows (or columns) of ink from edge to edge are ruled or graph-paper
+    Three or more thin parallel rows (or columns) of ink from edge to edge are ruled or graph-paper
     lines; one or two are strokes of a digit drawn as big as the canvas (a 7's bar, a 4's stem).
     Of the connected pieces left, one that lies along the border (a paper edge, a table, a
     shadow) is dropped unless nothing else is left. One that touches the border only briefly is
