@@ -1,7 +1,7 @@
 """The instruction-set matrix: do the int8 models predict the same on every CPU class?
 
     python tests/emulation/cpu_matrix.py --litert-python P1 --tflite-python P2 [--tflm-python P3]
-        [--images N] [--json FILE]
+        [--images N] [--json FILE] [--forms N]
 
 P1 is an x86_64 Python with mnist-edge-runtime, ai-edge-litert and onnxruntime; P2 one with
 mnist-edge-runtime and tflite-runtime 2.14 (numpy < 2); P3, optional, the toolchain's, with
@@ -14,6 +14,10 @@ the first N test images (default 2,000) in each interpreter set-up on:
   qemu's TCG has no AVX-512 or VNNI, so those paths are covered only where the native CPU has them;
 * a Raspberry Pi 4 core (``qemu-aarch64 -cpu cortex-a72``, no dot-product instructions) with
   Debian's aarch64 Python and the aarch64 wheels of the very versions the x86_64 Python has.
+
+With ``--forms N``, preprocessing's 28x28 output for N validation digits in every input form of
+``runtime/tests/forms.py`` (``dump_forms.py``) must be pixel-identical on the x86_64 CPUs too, so
+the "not sure" rule's bounds and the input-form floors hold on every CPU class.
 
 Every run is compared image by image with the native run of the same interpreter, and the largest
 score difference is reported. The top-1 prediction must be identical on every image for
@@ -73,13 +77,16 @@ class Cpu:
     name: str
     emulated_arch: str | None  # None: native; else "x86_64" or "aarch64"
     qemu_cpu: str | None = None
+    # OpenBLAS's name for the emulated core. A host may set OPENBLAS_CORETYPE for its own CPU
+    # (Haswell on some AMD EPYCs); inherited by an emulated Nehalem, numpy dies of SIGILL.
+    openblas_coretype: str | None = None
 
 
 CPUS = [
     Cpu("native", None),
-    Cpu("x86_64 Nehalem (SSE4.2, no AVX)", "x86_64", "Nehalem"),
-    Cpu("x86_64 Haswell (AVX2, FMA)", "x86_64", "Haswell-noTSX"),
-    Cpu("aarch64 Cortex-A72 (Pi 4)", "aarch64", "cortex-a72"),
+    Cpu("x86_64 Nehalem (SSE4.2, no AVX)", "x86_64", "Nehalem", "NEHALEM"),
+    Cpu("x86_64 Haswell (AVX2, FMA)", "x86_64", "Haswell-noTSX", "HASWELL"),
+    Cpu("aarch64 Cortex-A72 (Pi 4)", "aarch64", "cortex-a72", "CORTEXA72"),
 ]
 
 
@@ -117,6 +124,7 @@ def command_for(
     env = dict(os.environ)
     if cpu.emulated_arch is None:
         return [setup.python], env
+    env["OPENBLAS_CORETYPE"] = cpu.openblas_coretype
     if cpu.emulated_arch == "x86_64":
         return [str(qemu / "qemu-x86_64"), "-cpu", cpu.qemu_cpu, setup.python], env
     env["PYTHONPATH"] = f"{site}{os.pathsep}{REPO / 'runtime'}"
@@ -170,6 +178,10 @@ def main() -> int:
     parser.add_argument("--tflm-python", help="the toolchain's Python, to add the TFLM C sources")
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--forms", type=int, default=0, metavar="N",
+        help="also compare preprocessing's 28x28 output for N validation digits per input form (x86)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     setups = [
@@ -220,6 +232,7 @@ def main() -> int:
                     row |= {"artifact": model, **compare(reference, scores, model, labels, tolerance)}
                     rows.append({**row, "seconds": round(seconds, 1)})
                     _print_row(row)
+    forms_differ = compare_forms(setups[0], paths, args.forms) if args.forms else []
     if args.json:
         result = {"native": native, "images": args.images, "rows": rows}
         args.json.write_text(json.dumps(result, indent=2) + "\n")
@@ -232,7 +245,29 @@ def main() -> int:
         if failed
         else "differences within the interpreters' tolerances (tflite-runtime: 0.05% of images)"
     )
-    return 1 if failed else 0
+    return 1 if failed or forms_differ else 0
+
+
+def compare_forms(setup: Setup, paths: dict, digits: int) -> list[str]:
+    """Preprocessing's MNIST-form images of every input form (``dump_forms.py``) on each x86 CPU
+    against native: the CPUs on which any pixel differs."""
+    differ = []
+    with tempfile.TemporaryDirectory() as tmp:
+        outputs = {}
+        for cpu in [c for c in CPUS if c.emulated_arch != "aarch64"]:
+            command, env = command_for(cpu, setup, paths["qemu"], paths["sysroot"], None)
+            outputs[cpu.name] = Path(tmp, f"forms-{cpu.qemu_cpu}.npz")
+            run([*command, str(HERE / "dump_forms.py"), str(outputs[cpu.name]), str(digits)], env)
+        native = np.load(outputs["native"])
+        for name, path in list(outputs.items())[1:]:
+            other = np.load(path)
+            changed = [form for form in native.files if not np.array_equal(native[form], other[form])]
+            print(
+                f"  preprocessing  {name:<32} {len(native.files)} input forms x {digits} pictures: "
+                + (f"pixels differ in {', '.join(changed)}" if changed else "identical 28x28 images")
+            )
+            differ += [name] if changed else []
+    return differ
 
 
 def _print_row(r: dict) -> None:
