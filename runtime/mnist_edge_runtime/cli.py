@@ -150,15 +150,19 @@ def _model_paths(args: argparse.Namespace, all_in_bundle: bool = False) -> list[
 def picture_files(arguments: list[Path]) -> list[Path]:
     """The files to classify: each file as given, and in each folder the files whose extension
     Pillow reads (.png, .jpg, .webp, .tif, ...), sorted by name."""
+    from mnist_edge_runtime.preprocess import image_suffixes
+
     files = []
     for argument in arguments:
-        if argument.is_dir():
-            from mnist_edge_runtime.preprocess import image_suffixes
-
-            readable = image_suffixes()
-            files += sorted(p for p in argument.iterdir() if p.suffix.lower() in readable and p.is_file())
-        else:
+        if not argument.is_dir():
             files.append(argument)
+            continue
+        try:
+            entries = sorted(argument.iterdir())
+        except OSError as exc:
+            raise RuntimeInputError(f"{argument}: cannot list the folder ({exc.strerror})") from None
+        readable = image_suffixes()
+        files += [p for p in entries if p.suffix.lower() in readable and p.is_file()]
     return files
 
 

@@ -111,8 +111,10 @@ def pil_to_gray(image) -> np.ndarray:
 
 def _wide_to_8bit(values: np.ndarray) -> np.ndarray:
     """16-bit (or wider) gray values -> 0..255 by the type's range, never clipped."""
-    values = values.astype(np.float64)
+    kind, values = values.dtype.kind, values.astype(np.float64)
     low, high = float(values.min()), float(values.max())
+    if low >= 0 and high <= 1 and kind == "f":  # a float image in [0, 1]
+        return (values * 255.0).astype(np.float32)
     if low >= 0 and high <= 255:  # 8-bit values in a wide container
         return values.astype(np.float32)
     if low >= 0 and high <= 65535:
@@ -257,14 +259,20 @@ def _digit_mask(ink: np.ndarray) -> np.ndarray:
     return _paint(runs, keep[runs.label], (h, w))
 
 
-def _share_inside(runs: _Runs, kept: np.ndarray, count: int) -> np.ndarray:
-    """For each piece, the share of its bounding box inside the bounding box of the kept pieces."""
+def piece_boxes(runs: _Runs, count: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Bounding box of each label 0..count-1: top, bottom, left, right (bottom and right exclusive)."""
     top, left = np.full(count, np.iinfo(np.int64).max), np.full(count, np.iinfo(np.int64).max)
     bottom, right = np.full(count, -1), np.full(count, -1)
     np.minimum.at(top, runs.label, runs.rows)
     np.maximum.at(bottom, runs.label, runs.rows + 1)
     np.minimum.at(left, runs.label, runs.starts)
     np.maximum.at(right, runs.label, runs.ends)
+    return top, bottom, left, right
+
+
+def _share_inside(runs: _Runs, kept: np.ndarray, count: int) -> np.ndarray:
+    """For each piece, the share of its bounding box inside the bounding box of the kept pieces."""
+    top, bottom, left, right = piece_boxes(runs, count)
     k = kept[1:]
     box = top[1:][k].min(), bottom[1:][k].max(), left[1:][k].min(), right[1:][k].max()
     inside_h = np.clip(np.minimum(bottom, box[1]) - np.maximum(top, box[0]), 0, None)

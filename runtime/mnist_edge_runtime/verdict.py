@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mnist_edge_runtime.preprocess import _ink_runs
+from mnist_edge_runtime.preprocess import _ink_runs, piece_boxes
 
 BLANK, NOT_A_DIGIT, TWO_DIGITS, LOW_CONFIDENCE = "blank", "not like a digit", "two digits?", "low confidence"
 INK_LEVEL = 63  # pixels above this count as ink: JPEG ringing around a stroke stays below it
@@ -39,10 +39,8 @@ def pieces(image: np.ndarray) -> list[tuple[int, int, int]]:
         return []
     count = int(runs.label.max()) + 1
     size = np.bincount(runs.label, weights=runs.ends - runs.starts, minlength=count)
-    left, right = np.full(count, image.shape[1]), np.full(count, -1)
-    np.minimum.at(left, runs.label, runs.starts)
-    np.maximum.at(right, runs.label, runs.ends - 1)
-    return [(int(size[k]), int(left[k]), int(right[k])) for k in range(1, count)]
+    _, _, left, right = piece_boxes(runs, count)
+    return [(int(size[k]), int(left[k]), int(right[k]) - 1) for k in range(1, count)]
 
 
 def side_by_side(found: list[tuple[int, int, int]]) -> bool:
