@@ -1,4 +1,4 @@
-"""The preprocessing as it was when issue 11 measured it, loaded from git to compare against.
+"""The earlier preprocessing (commit cdc1eb6), loaded from git to compare against.
 
 ``load_baseline_preprocess("cdc1eb6")`` returns that commit's ``preprocess`` module (it imports
 only numpy, Pillow and the runtime's errors), or reads it from a file for a machine without the
@@ -12,7 +12,7 @@ import types
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BASELINE_REV = "cdc1eb6"  # main when issue 11 was filed
+BASELINE_REV = "cdc1eb6"  # before the run-based labelling and the partial sorts
 PREPROCESS = "runtime/mnist_edge_runtime/preprocess.py"
 
 

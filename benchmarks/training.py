@@ -51,7 +51,7 @@ from mnist_edge.train import (  # noqa: E402
 )
 
 ORIGINAL = {"conv2d": 0.9932, "flat": 0.9746}
-# The defaults before this benchmark existed (mnist-edge 0.1 as of issue 11), kept to compare against.
+# The defaults before this benchmark existed (mnist-edge 0.1 at commit cdc1eb6), kept to compare against.
 PREVIOUS_DEFAULTS = {
     "conv2d": TrainConfig(model="conv2d", epochs=15),
     "flat": TrainConfig(model="flat", epochs=40, learning_rate=1e-3, rotation=8.0, shift=2.0),
