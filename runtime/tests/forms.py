@@ -119,12 +119,18 @@ DIGIT_FORMS: dict[str, Callable[[np.ndarray, int], bytes]] = {
 
 
 def letter(seed: int) -> bytes:
-    """An upper-case letter from a DejaVu font, dark on white, at a random size and position."""
+    """An upper-case letter from a DejaVu font, dark on white, at a random size."""
     from PIL import Image, ImageDraw, ImageFont
 
     rng = np.random.default_rng(seed)
     char = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[seed % 26]
-    font = ImageFont.truetype(str(FONTS[int(rng.integers(len(FONTS)))]), int(rng.integers(60, 140)))
+    size = int(rng.integers(60, 140))
+    # Pillow's own font where Debian's DejaVu fonts are not installed.
+    font = (
+        ImageFont.truetype(str(FONTS[int(rng.integers(len(FONTS)))]), size)
+        if FONTS
+        else ImageFont.load_default(size)
+    )
     image = Image.new("L", (200, 200), 255)
     ImageDraw.Draw(image).text((100, 100), char, fill=0, font=font, anchor="mm")
     return encode(np.asarray(image))
