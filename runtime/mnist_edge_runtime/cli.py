@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"mnist-edge-runtime {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    def model_options(p: argparse.ArgumentParser) -> None:
+    def model_options(
+        p: argparse.ArgumentParser, threads_help: str = "interpreter threads (default: the interpreter's)"
+    ) -> None:
         # --model-file is a file here; the toolchain's --model is a model name. --model still works.
         p.add_argument(
             "--model-file", "--model", dest="model", type=Path, metavar="PATH",
@@ -66,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
             "--bundle", type=Path, default=DEFAULT_BUNDLE, help="export bundle folder (default: ./export)"
         )
         p.add_argument("--backend", choices=BACKENDS, help="force a backend (default: best installed)")
-        p.add_argument("--threads", type=_positive, help="interpreter threads (default: the interpreter's)")
+        p.add_argument("--threads", type=_positive, help=threads_help)
 
     predict = commands.add_parser(
         "predict",
@@ -97,8 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(bench)
     bench.add_argument("--repeat", type=_positive, default=200, help="single-image runs (default 200)")
 
-    serve = commands.add_parser("serve", help="a draw-a-digit web page and HTTP API (needs runtime[serve])")
-    model_options(serve)
+    serve = commands.add_parser(
+        "serve",
+        help="a draw-a-digit web page and HTTP API (needs runtime[serve])",
+        description="Serve the draw-a-digit page and its HTTP API. Holds on a 1 GB Raspberry Pi "
+        "whatever clients send: image bodies up to --max-body, JSON up to 64 KiB, 48 MiB of bodies "
+        "held at once, images refused when decoding would take over 64 MB; 30 s for a body, 10 s "
+        "for headers, idle connections closed after 5 s, open connections capped below the "
+        "file-descriptor limit; POSTs from other sites' pages refused. A stop (Ctrl-C, SIGTERM) "
+        "waits up to 5 s for requests in flight; a second one stops at once. "
+        "Exit codes: 0 stopped by a signal, 2 usage error, unusable model or port taken.",
+    )
+    model_options(serve, threads_help="worker threads for preprocessing and inference (default 2)")
     serve.add_argument(
         "--host",
         default="127.0.0.1",
@@ -108,7 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body", type=_positive, default=8 * 1024 * 1024, metavar="BYTES",
                        help="largest request body accepted (default 8 MiB)")  # fmt: skip
     serve.add_argument("--max-in-flight", type=_positive, default=16, metavar="N",
-                       help="requests admitted at once; more get 503 (default 16)")  # fmt: skip
+                       help="requests being answered at once (uploads in progress not counted); more get 503 (default 16)")  # fmt: skip
+    serve.add_argument("--allowed-hosts", metavar="NAMES", default="",
+                       help="comma-separated host names the Host header must name, e.g. pi.local,192.168.1.20 (default: any)")  # fmt: skip
+    serve.add_argument("--log-level", choices=("error", "warning", "info", "debug"), default="warning",
+                       help="info adds one access-log line per request: client, method, path, status, ms (default warning)")  # fmt: skip
+    serve.add_argument("--systemd-unit", action="store_true",
+                       help="print a systemd unit that runs this command with these options as a service, and exit")  # fmt: skip
     return parser
 
 
@@ -332,9 +350,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # --threads is the number of worker threads (default 2): preprocessing, most of a request's
     # time, runs side by side in them; the one single-threaded interpreter takes turns (0.1 ms).
     workers = args.threads or 2
-    classifier = Classifier.open(_model_paths(args)[0], args.backend, threads=1)
-    limits = ServeLimits(max_body=args.max_body, threads=workers, max_in_flight=args.max_in_flight)
-    serve(classifier, args.host, args.port, limits, announce=lambda line: print(line, flush=True))
+    model = _model_paths(args)[0]
+    if args.systemd_unit:
+        from mnist_edge_runtime.service import systemd_unit
+
+        if not model.is_file():
+            raise RuntimeInputError(f"{model}: no such model file")
+
+        print(systemd_unit(args, model), end="")
+        return 0
+    classifier = Classifier.open(model, args.backend, threads=1)
+    hosts = tuple(name.strip().lower() for name in args.allowed_hosts.split(",") if name.strip())
+    limits = ServeLimits(
+        max_body=args.max_body, threads=workers, max_in_flight=args.max_in_flight, allowed_hosts=hosts
+    )
+    serve(classifier, args.host, args.port, limits, lambda line: print(line, flush=True), args.log_level)
     return 0
 
 

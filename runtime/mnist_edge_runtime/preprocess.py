@@ -23,7 +23,9 @@ import numpy as np
 from mnist_edge_runtime.errors import NoDigitError, RuntimeInputError
 
 SIDE, BOX = 28, 20
-MAX_IMAGE_PIXELS = 40_000_000  # a 40-megapixel photo is plenty; more is likely a decompression bomb
+# Decoding a picture may take at most this much memory (see decode_cost): a 40-megapixel RGB photo
+# in a lossless format; more is likely a decompression bomb.
+MAX_DECODE_BYTES = 200_000_000
 MAX_FILE_BYTES = 50 * 1024 * 1024
 WORKING_SIDE = 400  # photos are shrunk to this longest side before the digit is looked for
 
@@ -44,11 +46,12 @@ def image_suffixes() -> set[str]:
     return {suffix.lower() for suffix in pil.registered_extensions()}
 
 
-def load_image_file(path: Path) -> np.ndarray:
+def load_image_file(path: Path, max_decode_bytes: int = MAX_DECODE_BYTES) -> np.ndarray:
     """Read PNG / JPEG / BMP / PGM (anything Pillow reads) as a 2-D float array, 0..255.
 
     Changes no process-wide state (Pillow's limits, warning filters), so threads can share it.
-    A JPEG is decoded at reduced size (``draft``): a 40-megapixel photo costs a few MB, not 160.
+    Memory is bounded by ``max_decode_bytes`` (see ``decode_cost``); a JPEG is decoded at
+    reduced size and in gray (``draft``): a 48-megapixel photo costs about a megabyte.
     """
     path = Path(path)
     if not path.is_file():
@@ -57,26 +60,66 @@ def load_image_file(path: Path) -> np.ndarray:
         raise RuntimeInputError(
             f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; not a digit picture"
         )
-    return _decode(path, str(path), MAX_IMAGE_PIXELS)
+    return _decode(path, str(path), max_decode_bytes)
 
 
-def load_image_bytes(data: bytes, what: str = "image", max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+def load_image_bytes(
+    data: bytes, what: str = "image", max_decode_bytes: int = MAX_DECODE_BYTES
+) -> np.ndarray:
     """``load_image_file`` for an encoded picture in memory (an upload, say)."""
     import io
 
     if not data:
         raise RuntimeInputError(f"{what}: empty")
-    return _decode(io.BytesIO(data), what, max_pixels)
+    return _decode(io.BytesIO(data), what, max_decode_bytes)
 
 
-def _decode(source: object, what: str, max_pixels: int) -> np.ndarray:
+DECODE_OVERHEAD = 8_000_000  # a decoder's tables and buffers (libjpeg at 1/8 scale of 48 megapixels: 5 MB)
+# Bytes Pillow stores per pixel, by mode (every mode not named here takes 4, RGB included).
+_STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;16N": 2}
+# Decoders that hold their own full-size buffer besides Pillow's image: the peak, measured, is
+# this many times the image itself (a lossless 16-megapixel RGBA WebP: 249 MB for 64 MB).
+_DECODER_COPIES = {"WEBP": 4}
+
+
+def decode_cost(image) -> int:
+    """Bytes that reading an opened (not yet loaded) Pillow image takes at its peak, estimated
+    from its header (``benchmarks/serve_hostile.py`` measures it against this): the pixels as
+    Pillow stores them with a pointer per row (a 1x16,000,000 picture holds 128 MB of row
+    pointers), the decoder's own buffers, the full-size 8-bit copies made before shrinking, and
+    the float working copies of the shrunk picture."""
+    width, height = image.size
+    pixels = width * height
+    stored = height * (width * _STORED_BYTES.get(image.mode, 4) + 8)
+    transparent = _is_transparent(image)
+    if transparent:  # gray, alpha and 1-alpha planes (through 4-byte gray+alpha unless RGBA/LA)
+        copy_bytes = 3 if image.mode in ("RGBA", "LA") else 7
+    elif image.mode in ("L", "I", "F"):
+        copy_bytes = 0  # shrunk as it is
+    else:
+        copy_bytes = 4 if image.mode.startswith("I;16") else 1  # 32-bit or 8-bit gray
+    working = min(pixels, (4 * WORKING_SIDE) ** 2) * (24 if transparent else 12)
+    return (
+        stored * _DECODER_COPIES.get(image.format or "", 1)
+        + (height * (width * copy_bytes + 8) if copy_bytes else 0)
+        + 2 * width * _STORED_BYTES.get(image.mode, 4)  # the decoder's previous and current row
+        + working
+        + DECODE_OVERHEAD
+    )
+
+
+def _decode(source: object, what: str, max_decode_bytes: int) -> np.ndarray:
     pil, _ = _pillow()
     try:
         with pil.open(source) as image:
-            if image.width * image.height > max_pixels:  # read from the header, before decoding
-                raise RuntimeInputError(f"{what}: {image.width}x{image.height} pixels is too large")
             if image.format == "JPEG":
-                image.draft("L", (WORKING_SIDE, WORKING_SIDE))  # decode at 1/2, 1/4 or 1/8 size
+                image.draft("L", (WORKING_SIDE, WORKING_SIDE))  # decode at 1/2, 1/4 or 1/8 size, in gray
+            cost = decode_cost(image)  # from the header, before decoding
+            if cost > max_decode_bytes:
+                raise RuntimeInputError(
+                    f"{what}: too large to read: a {image.width}x{image.height} {image.mode} image takes"
+                    f" {_mb(cost)} to decode, over the {_mb(max_decode_bytes)} limit"
+                )
             return pil_to_gray(image)
     except RuntimeInputError:
         raise
@@ -90,23 +133,76 @@ def _decode(source: object, what: str, max_pixels: int) -> np.ndarray:
         raise RuntimeInputError(f"{what}: not a readable image ({exc})") from None
 
 
+def _mb(size: int) -> str:
+    return f"{size / 1e6:,.0f} MB" if size >= 1e6 else f"{size / 1e6:.1f} MB"
+
+
+def _is_transparent(image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+
+
+# EXIF orientation -> the Pillow transpose that makes the picture upright (as ImageOps.exif_transpose).
+_UPRIGHT = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE",
+            6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}  # fmt: skip
+
+
 def pil_to_gray(image) -> np.ndarray:
     """A Pillow image -> 2-D float32 gray, 0..255: upright (EXIF), 16-bit scaled, transparency
-    as a background that contrasts with the ink."""
-    pil, pil_ops = _pillow()
-    image = pil_ops.exif_transpose(image)
+    as a background that contrasts with the ink.
+
+    Memory: one full-size 8-bit gray (or gray+alpha) copy of the decoded picture, shrunk at once
+    to at most twice the working size; the upright turn and the float copy are made small.
+    """
+    pil, _ = _pillow()
+    try:
+        orientation = image.getexif().get(0x0112)
+    except Exception:  # a damaged EXIF block is no reason to refuse the picture
+        orientation = None
     if image.mode.startswith("I") or image.mode == "F":  # 16-bit, 32-bit integer or float gray
         wide = image if image.mode in ("I", "F") else image.convert("I")
-        factor = max(wide.size) // (2 * WORKING_SIDE)
-        return _wide_to_8bit(np.asarray(wide.reduce(factor) if factor > 1 else wide))
-    transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-    # Through RGBA, so that a palette's transparent entry becomes alpha too.
-    gray = image.convert("RGBA").convert("LA") if transparent else image.convert("L")
-    factor = max(gray.size) // (2 * WORKING_SIDE)
-    if factor > 1:  # shrink in uint8 before the float copy; _working_size does the rest
-        gray = gray.reduce(factor)
+        gray = _shrunk(wide)
+    elif not _is_transparent(image):
+        gray = _shrunk(image if image.mode == "L" else image.convert("L"))
+    else:
+        if image.mode not in ("RGBA", "LA", "P"):
+            image = image.convert("RGBA")  # a colour key ("transparency" of RGB or L) becomes alpha
+        if image.mode == "P":
+            image = image.convert("LA")  # keeps the palette's transparency
+        # A big one is flattened in 8-bit at full size, then shrunk: no full-size float copy.
+        big = max(image.size) >= 4 * WORKING_SIDE
+        gray = _shrunk(_flattened(image)) if big else image.convert("LA")
+    if orientation in _UPRIGHT:
+        gray = gray.transpose(getattr(pil.Transpose, _UPRIGHT[orientation]))
+    if gray.mode in ("I", "F"):
+        return _wide_to_8bit(np.asarray(gray))
     array = np.asarray(gray, dtype=np.float32)
-    return _flatten_alpha(array[..., 0], array[..., 1] / 255.0) if transparent else array
+    return _flatten_alpha(array[..., 0], array[..., 1] / 255.0) if gray.mode == "LA" else array
+
+
+def _flattened(image):
+    """A big RGBA or LA image -> 8-bit gray composited like ``_flatten_alpha``, in two 8-bit
+    planes rather than Pillow's 4-byte gray+alpha (whose ``reduce`` makes two more copies)."""
+    pil, _ = _pillow()
+    alpha = image.getchannel("A")
+    gray = image.convert("L")
+    del image
+    opaque = alpha.point([0] * 128 + [255] * 128)
+    counts = gray.histogram(mask=opaque)
+    total = sum(counts)
+    del opaque
+    ink_is_dark = (
+        total in (0, alpha.width * alpha.height)
+        or sum(level * n for level, n in enumerate(counts)) < 128 * total
+    )
+    # paste(colour, mask=1-alpha) is gray*alpha + background*(1-alpha), in place.
+    gray.paste(255 if ink_is_dark else 0, None, alpha.point([255 - v for v in range(256)]))
+    return gray
+
+
+def _shrunk(image):
+    """Shrink by a whole factor to at most twice the working size; ``_working_size`` does the rest."""
+    factor = max(image.size) // (2 * WORKING_SIDE)
+    return image.reduce(factor) if factor > 1 else image
 
 
 def _wide_to_8bit(values: np.ndarray) -> np.ndarray:

@@ -8,9 +8,18 @@ Raspberry Pi OS. Routes:
 * ``POST /api/predict``: an image body (PNG, JPEG, ...) or JSON ``{"image": 28x28 numbers}``;
 * ``GET /api/model``, ``GET /healthz``.
 
-Preprocessing and inference run in worker threads (``--threads``), never on the event loop.
-At most ``max_in_flight`` requests are admitted at once; more get 503 at once, so memory stays
-bounded under any load. Bodies over ``max_body`` get 413 before they are read whole.
+Built to hold on a 1 GB Raspberry Pi whatever a client sends. Memory: a body is read in chunks
+against its limit (8 MiB for images, 64 KiB for JSON) and against one budget for all bodies held
+at once; an image is refused from its header when decoding it would cost more than
+``max_decode_bytes`` (``preprocess.decode_cost``); decoding runs in ``threads`` worker threads,
+so at most that many decodes exist at a time, and freed memory goes back to the system
+(``httpd.tune_malloc``). Time: a whole body must arrive within ``body_timeout`` (408 otherwise);
+headers, idle connections and the connection count are policed by ``httpd``. Admission counts
+requests being worked on (``max_in_flight``, 503 beyond), not uploads in progress, so slow
+uploads cannot lock others out. A refused body is read and discarded (up to ``DRAIN_LIMIT``)
+before the answer, so a client that sends its whole body first still reads the 413.
+Every response carries a self-only Content-Security-Policy and its companions; a POST from
+another site's page is refused (403).
 """
 
 from __future__ import annotations
@@ -19,8 +28,9 @@ import base64
 import hashlib
 import io
 import json
+import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,22 +41,47 @@ from mnist_edge_runtime.errors import RuntimeInputError
 from mnist_edge_runtime.preprocess import SIDE, check_array, load_image_bytes, mnist_or_blank
 
 WEB = Path(__file__).parent / "web"
-UPLOAD_MAX_PIXELS = 16_000_000  # a 16-megapixel phone photo; a bigger upload is refused unread
+LOG = logging.getLogger("mnist_edge_runtime.serve")
+DRAIN_LIMIT = 64 * 1024 * 1024  # a refused body is discarded up to this size before answering
+CLOSE = {"Connection": "close"}  # the rest of the body is not read: the connection cannot go on
+STATUS_FOR_LOG = "mnist_edge.status"  # scope key: the status to log when none was sent
+
+SECURITY_HEADERS = [
+    (b"content-security-policy",
+     b"default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none';"
+     b" form-action 'self'; frame-ancestors 'none'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
 class ServeLimits:
-    max_body: int = 8 * 1024 * 1024
-    threads: int = 2
-    max_in_flight: int = 16
+    """What one server may take on; the defaults fit a 1 GB Raspberry Pi (see serve_hostile)."""
+
+    max_body: int = 8 * 1024 * 1024  # an image upload
+    max_json: int = 64 * 1024  # a 28x28 array is under 10 KB even pretty-printed
+    max_buffered: int = 48 * 1024 * 1024  # all bodies held at once, uploads and queued
+    max_decode_bytes: int = 64_000_000  # one image's decoding (preprocess.decode_cost)
+    threads: int = 2  # worker threads: preprocessing and inference
+    max_in_flight: int = 16  # requests received and being answered; more get 503
+    body_timeout: float = 30.0  # seconds for a whole body; 408 after
+    header_timeout: float = 10.0  # seconds for a request's headers (httpd)
+    keep_alive: float = 5.0  # seconds an idle kept-alive connection stays open (httpd)
+    max_connections: int = 0  # open connections; 0: derived from the file-descriptor limit (httpd)
+    shutdown_timeout: float = 5.0  # seconds a graceful stop may wait for requests in flight
+    allowed_hosts: tuple[str, ...] = field(default=())  # Host header names; empty: any
 
 
 class RequestError(Exception):
     """A client's mistake: answered with ``status`` and a one-line JSON error."""
 
-    def __init__(self, status: int, message: str):
+    def __init__(self, status: int, message: str, headers: dict | None = None):
         super().__init__(message)
         self.status = status
+        self.headers = headers
 
 
 def _starlette():
@@ -75,21 +110,33 @@ def model_info(classifier: Classifier) -> dict:
     }
 
 
-def decode_body(body: bytes, content_type: str) -> np.ndarray:
+def is_json(content_type: str) -> bool:
+    return content_type.split(";")[0].strip().lower() == "application/json"
+
+
+def _not_a_number(text: str) -> float:
+    raise ValueError(f"{text} is not a pixel value")
+
+
+def decode_body(
+    body: bytes, content_type: str, max_decode_bytes: int = ServeLimits.max_decode_bytes
+) -> np.ndarray:
     """The picture in a request body: JSON with a 28x28 array, or an encoded image."""
     if not body:
         raise RequestError(400, 'empty body: send an image (PNG, JPEG, ...) or JSON {"image": 28x28 numbers}')
-    if content_type.split(";")[0].strip().lower() == "application/json":
+    if is_json(content_type):
         try:
-            document = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise RequestError(400, "body is not valid JSON") from None
+            # Integers parse as floats: a 60,000-digit number costs no quadratic conversion and
+            # overflows to infinity, which check_array refuses; NaN and Infinity are refused here.
+            document = json.loads(body, parse_int=float, parse_constant=_not_a_number)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise RequestError(400, "body is not valid JSON (or nests too deep)") from None
         pixels = document.get("image") if isinstance(document, dict) else None
         if pixels is None:
             raise RequestError(400, 'JSON must be an object with "image": a 28x28 array of numbers')
         try:
             array = np.array(pixels, dtype=np.float64)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, OverflowError, RecursionError):
             raise RequestError(400, '"image" must be a 28x28 array of numbers') from None
         if array.shape != (SIDE, SIDE):
             raise RequestError(400, f'"image" must be 28x28, got shape {array.shape}')
@@ -98,7 +145,7 @@ def decode_body(body: bytes, content_type: str) -> np.ndarray:
         except RuntimeInputError as exc:
             raise RequestError(400, str(exc)) from None
     try:
-        return load_image_bytes(body, "body", UPLOAD_MAX_PIXELS)
+        return load_image_bytes(body, "body", max_decode_bytes)
     except RuntimeInputError as exc:
         raise RequestError(400, str(exc)) from None
 
@@ -135,58 +182,124 @@ def _ms(started: float, preprocessed: float, inferred: float | None = None) -> d
     }
 
 
+class BodyBudget:
+    """Bytes of request bodies held at once, across all requests (the event loop is one thread)."""
+
+    def __init__(self, limit: int):
+        self.limit, self.held = limit, 0
+
+    def take(self, size: int) -> bool:
+        if self.held + size > self.limit:
+            return False
+        self.held += size
+        return True
+
+    def give(self, size: int) -> None:
+        self.held -= size
+
+
+async def read_body(request, limits: ServeLimits, budget: BodyBudget) -> tuple[bytes, int]:
+    """The whole body and the budget it holds (give it back when done).
+
+    Raises ``RequestError``: 400 bad length, 413 over the limit, 503 over the shared budget,
+    408 not all there within ``body_timeout``. Refused bodies are read and discarded first, up
+    to ``DRAIN_LIMIT``, so that a client that writes its whole body before reading the answer
+    (Python's urllib, for one) receives it instead of a reset connection.
+    """
+    import anyio
+
+    limit = limits.max_json if is_json(request.headers.get("content-type", "")) else limits.max_body
+    declared = request.headers.get("content-length")
+    if declared is not None and not declared.isdigit():
+        raise RequestError(400, f"Content-Length {declared[:20]!r} is not a number")
+    too_large = RequestError(413, f"body over the {limit:,}-byte limit for this content type", CLOSE)
+    busy = RequestError(503, "busy: too many uploads at once, try again", {"Retry-After": "1"})
+    refusal = too_large if declared is not None and int(declared) > limit else None
+    if refusal is not None and int(declared) > DRAIN_LIMIT:
+        raise refusal  # not worth reading: answered at once, and the connection closed
+    chunks: list[bytes] = []
+    held = received = 0
+    try:
+        with anyio.fail_after(limits.body_timeout):
+            async for chunk in request.stream():
+                received += len(chunk)
+                if refusal is None and received > limit:
+                    refusal = too_large
+                elif refusal is None and not budget.take(len(chunk)):
+                    refusal = busy
+                if refusal is not None:
+                    chunks.clear()
+                    budget.give(held)
+                    held = 0
+                    if received > DRAIN_LIMIT:
+                        break
+                    continue
+                held += len(chunk)
+                chunks.append(chunk)
+    except TimeoutError:
+        budget.give(held)
+        raise RequestError(408, f"the body did not arrive within {limits.body_timeout:g} s", CLOSE) from None
+    except BaseException:
+        budget.give(held)
+        raise
+    if refusal is not None:
+        raise refusal
+    return b"".join(chunks), held
+
+
 def create_app(classifier: Classifier, limits: ServeLimits = ServeLimits()):
-    """The Starlette application serving one shared, thread-safe ``Classifier``."""
+    """The Starlette application serving one shared, thread-safe ``Classifier``, wrapped in the
+    access log, the security headers and the same-origin rule (``guarded``)."""
     anyio = _starlette()
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
+    from starlette.requests import ClientDisconnect
     from starlette.responses import FileResponse, JSONResponse
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
+    from mnist_edge_runtime.httpd import release_freed_memory
+
     info = model_info(classifier)
     workers = anyio.CapacityLimiter(limits.threads)
-    admitted = {"now": 0}  # requests being read or worked on; the event loop is one thread
+    budget = BodyBudget(limits.max_buffered)
+    working = {"now": 0}  # requests whose body has arrived, queued for or in a worker thread
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse({"error": message}, status_code=status)
-
-    async def read_body(request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and not declared.isdigit():
-            raise RequestError(400, f"Content-Length {declared[:20]!r} is not a number")
-        if declared is not None and int(declared) > limits.max_body:
-            raise RequestError(413, f"body over the {limits.max_body:,}-byte limit")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limits.max_body:
-                raise RequestError(413, f"body over the {limits.max_body:,}-byte limit")
-            chunks.append(chunk)
-        return b"".join(chunks)
+    def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+        return JSONResponse({"error": message}, status_code=status, headers=headers)
 
     async def predict(request):
-        if admitted["now"] >= limits.max_in_flight:
-            return JSONResponse(
-                {"error": "busy: too many requests in flight, try again"},
-                status_code=503,
-                headers={"Retry-After": "1"},
-            )
-        admitted["now"] += 1
         started = time.perf_counter()
         try:
-            body = await read_body(request)
+            body, held = await read_body(request, limits, budget)
+        except RequestError as exc:
+            return error(exc.status, str(exc), exc.headers)
+        except ClientDisconnect:
+            request.scope[STATUS_FOR_LOG] = 499  # nginx's "client closed request": one log line
+            return error(400, "client went away")  # never delivered
+        if working["now"] >= limits.max_in_flight:
+            budget.give(held)
+            return error(503, "busy: too many requests in flight, try again", {"Retry-After": "1"})
+        working["now"] += 1
+        try:
             with_image = request.query_params.get("image", "false").lower() in ("1", "true", "yes")
             content_type = request.headers.get("content-type", "")
 
             def work() -> dict:
-                return answer(classifier, decode_body(body, content_type), with_image)
+                try:
+                    return answer(
+                        classifier, decode_body(body, content_type, limits.max_decode_bytes), with_image
+                    )
+                finally:
+                    if len(body) > 256 * 1024:
+                        release_freed_memory()  # a big decode's pages go back to the system
 
             result = await anyio.to_thread.run_sync(work, limiter=workers)
         except RequestError as exc:
-            return error(exc.status, str(exc))
+            return error(exc.status, str(exc), exc.headers)
         finally:
-            admitted["now"] -= 1
+            working["now"] -= 1
+            budget.give(held)
         result["ms"]["total"] = round((time.perf_counter() - started) * 1000, 3)
         return JSONResponse(result)
 
@@ -194,7 +307,14 @@ def create_app(classifier: Classifier, limits: ServeLimits = ServeLimits()):
         return JSONResponse(info)
 
     async def healthz(request):
-        return JSONResponse({"status": "ok", "version": __version__, "in_flight": admitted["now"]})
+        return JSONResponse(
+            {
+                "status": "ok",
+                "version": __version__,
+                "in_flight": working["now"],
+                "body_bytes_held": budget.held,
+            }
+        )
 
     async def page(request):
         return FileResponse(WEB / "index.html", media_type="text/html")
@@ -209,7 +329,71 @@ def create_app(classifier: Classifier, limits: ServeLimits = ServeLimits()):
         Route("/healthz", healthz, methods=["GET"]),
         Mount("/static", StaticFiles(directory=WEB), name="static"),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    return guarded(Starlette(routes=routes, exception_handlers={HTTPException: http_error}), limits)
+
+
+def guarded(app, limits: ServeLimits):
+    """ASGI wrapper: the Host rule, the same-origin rule for POSTs, security headers on every
+    response, and one access-log line per request (``--log-level info``)."""
+
+    async def guarded_app(scope, receive, send):
+        if scope["type"] != "http":
+            return await app(scope, receive, send)
+        started, status = time.perf_counter(), [499]
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message = {**message, "headers": [*message.get("headers", []), *SECURITY_HEADERS]}
+            await send(message)
+
+        try:
+            refusal = refused(scope, limits)
+            if refusal is not None:
+                await _send_json(send_with_headers, *refusal)
+            else:
+                await app(scope, receive, send_with_headers)
+        finally:
+            client = scope.get("client") or ("-", 0)
+            LOG.info(
+                '%s "%s %s" %d %.1f ms', client[0], scope["method"], scope["path"][:200],
+                scope.get(STATUS_FOR_LOG, status[0]),
+                (time.perf_counter() - started) * 1000,
+            )  # fmt: skip
+
+    return guarded_app
+
+
+def refused(scope: dict, limits: ServeLimits) -> tuple[int, str] | None:
+    """(status, message) when the Host or the Origin rule refuses a request."""
+    headers = {
+        name: value.decode("latin-1")
+        for name, value in scope["headers"]
+        if name in (b"host", b"origin", b"sec-fetch-site")
+    }
+    host = headers.get("host", "")
+    if limits.allowed_hosts and _host_name(host) not in limits.allowed_hosts:
+        return 400, f"host {host[:100]!r} is not served here (--allowed-hosts)"
+    if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
+        origin = headers.get("origin")
+        cross = origin is not None and origin.split("://", 1)[-1] != host
+        if cross or headers.get("sec-fetch-site") == "cross-site":
+            return 403, "cross-site request refused: send it from this server's own page or without an Origin"
+    return None
+
+
+def _host_name(host: str) -> str:
+    """'pi.local:8000' -> 'pi.local'; '[::1]:8000' -> '::1'."""
+    if host.startswith("["):
+        return host[1 : host.find("]")].lower()
+    return host.rsplit(":", 1)[0].lower() if host.count(":") == 1 else host.lower()
+
+
+async def _send_json(send, status: int, message: str) -> None:
+    body = json.dumps({"error": message}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _bind(host: str, port: int):
@@ -236,11 +420,14 @@ def _raise_stop(signum: int, frame: object) -> None:
     raise _StopRequestedError
 
 
-def serve(classifier: Classifier, host: str, port: int, limits: ServeLimits, announce) -> None:
+def serve(
+    classifier: Classifier, host: str, port: int, limits: ServeLimits, announce, log_level: str = "warning"
+) -> None:
     """Run until Ctrl-C or SIGTERM, then return normally.
 
-    uvicorn finishes the requests in flight, restores the signal handlers it found and raises
-    the signal again; the handlers installed here turn that into a normal return (exit 0).
+    A stop waits up to ``limits.shutdown_timeout`` seconds for requests in flight, then cancels
+    them; a second signal stops at once. uvicorn restores the signal handlers it found and
+    raises the signal again; the handlers installed here turn that into a normal return (exit 0).
     """
     _starlette()
     import signal
@@ -248,6 +435,11 @@ def serve(classifier: Classifier, host: str, port: int, limits: ServeLimits, ann
 
     import uvicorn
 
+    from mnist_edge_runtime import httpd
+
+    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    httpd.quiet_accept_errors()
+    httpd.tune_malloc()
     app = create_app(classifier, limits)
     listening = _bind(host, port)  # before announcing: a taken port is one line, exit 2
     if host in ("0.0.0.0", "::"):
@@ -257,10 +449,21 @@ def serve(classifier: Classifier, host: str, port: int, limits: ServeLimits, ann
     else:
         where = f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{port}/"
     announce(f"serving {classifier.path.name} ({classifier.backend}) at {where}  (Ctrl-C stops)")
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="off")
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=httpd.guarded_protocol(limits.header_timeout, httpd.connection_cap(limits.max_connections)),
+        log_level=log_level,
+        access_log=False,  # guarded() writes one line per request, with its time
+        lifespan="off",
+        timeout_keep_alive=max(1, round(limits.keep_alive)),
+        timeout_graceful_shutdown=max(1, round(limits.shutdown_timeout)),
+        server_header=False,
+    )
     previous = {s: signal.signal(s, _raise_stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        uvicorn.Server(config).run(sockets=[listening])
+        httpd.stoppable_server(config).run(sockets=[listening])
     except _StopRequestedError:
         pass
     finally:

@@ -69,9 +69,12 @@ def page(server):
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 900, "height": 640})
+        page.refusals = []  # what the Content-Security-Policy blocked: must stay empty
+        page.on("console", lambda m: "Content Security Policy" in m.text and page.refusals.append(m.text))
         page.goto(server + "/")
         page.wait_for_selector("#model:not(:has-text('loading'))")
         yield page
+        assert not page.refusals
         browser.close()
 
 
@@ -115,6 +118,40 @@ def test_an_uploaded_png_is_recognized(page, tmp_path):
     page.wait_for_function(
         "d => document.querySelector('#digit').textContent === String(d)", arg=label, timeout=10_000
     )
+
+
+def test_a_big_phone_photo_is_shrunk_before_it_is_sent(page, tmp_path):
+    from PIL import Image
+
+    from mnist_edge_runtime.idx import read_images_and_labels
+
+    images, labels = read_images_and_labels(
+        MNIST / "train-images-idx3-ubyte.gz", MNIST / "train-labels-idx1-ubyte.gz"
+    )
+    digit, label = images[-5000 + 5], int(labels[-5000 + 5])  # a validation digit
+    # A 12-megapixel photo: dark ink on gray paper, with sensor noise so the JPEG stays big.
+    ink = np.asarray(Image.fromarray(digit).resize((2400, 2400), Image.BICUBIC), dtype=np.float32)
+    paper = np.random.default_rng(0).normal(200, 12, (3000, 4000)).astype(np.float32)
+    paper[300:2700, 800:3200] -= ink * 0.7
+    photo = tmp_path / "photo.jpg"
+    Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8)).convert("RGB").save(photo, quality=95)
+    # Playwright cannot read a Blob request body: the test records what the page sends instead.
+    page.evaluate(
+        """() => { const fetch = window.fetch; window.uploads = [];
+        window.fetch = (url, options) => {
+          if (options && options.body instanceof Blob) createImageBitmap(options.body).then((b) =>
+            window.uploads.push([options.body.size, options.headers["Content-Type"], b.width, b.height]));
+          return fetch(url, options); }; }"""
+    )
+    page.click("#clear")
+    page.set_input_files("#file", str(photo))
+    page.wait_for_function(
+        "d => document.querySelector('#digit').textContent === String(d)", arg=label, timeout=20_000
+    )
+    page.wait_for_function("() => window.uploads.length > 0")
+    size, content_type, width, height = page.evaluate("() => window.uploads.at(-1)")
+    assert content_type == "image/jpeg" and (width, height) == (1024, 768)
+    assert photo.stat().st_size > 3_000_000 and size < 400_000
 
 
 def test_a_blank_or_scribbled_canvas_is_not_called_a_digit(page):

@@ -1,0 +1,177 @@
+"""The HTTP server under ``serve``'s application: uvicorn, policed for a small device.
+
+uvicorn alone waits forever for a request's headers (a keep-alive timer starts only after a
+response, and any byte resets it), accepts connections until the process runs out of file
+descriptors (then logs every failed ``accept()``), ignores a second SIGTERM, and never gives
+freed memory back. What is added here:
+
+* a deadline for each request's headers, counted from the connection or the previous answer and
+  never reset by trickled bytes (408 when some arrived, a plain close when none did);
+* a cap on open connections below the descriptor limit: a new connection over the cap closes the
+  one that has waited longest for its request, or is itself closed when every connection is busy;
+* ``accept()`` errors logged at most once a minute;
+* a bounded graceful stop, and a second signal that stops at once;
+* glibc malloc told to return big blocks to the system (``tune_malloc``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import resource
+import signal
+import time
+
+LOG = logging.getLogger("mnist_edge_runtime.serve")
+FD_RESERVE = 64  # descriptors kept for the model, logs, worker threads and a new connection
+
+
+def connection_cap(requested: int = 0) -> int:
+    """Open connections allowed: ``requested``, or the descriptor limit less a reserve."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = max(16, (soft if soft != resource.RLIM_INFINITY else 65536) - FD_RESERVE)
+    return min(requested, ceiling) if requested else min(ceiling, 4096)
+
+
+def guarded_protocol(header_timeout: float, max_connections: int) -> type:
+    """uvicorn's h11 protocol with the header deadline and the connection cap."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class GuardedH11Protocol(H11Protocol):
+        def connection_made(self, transport) -> None:
+            super().connection_made(transport)
+            self.deadline = None
+            self.partial = False  # bytes of a request arrived, its headers not yet complete
+            self.waiting_since = time.monotonic()
+            if len(self.connections) > max_connections:
+                idle = [c for c in self.connections if c is not self and c.awaiting_request()]
+                if not idle:
+                    transport.close()  # every connection is at work: refuse this one
+                    return
+                min(idle, key=lambda c: c.waiting_since).transport.close()
+            self.arm()
+
+        def awaiting_request(self) -> bool:
+            return getattr(self, "deadline", None) is not None and (
+                self.cycle is None or self.cycle.response_complete
+            )
+
+        def arm(self) -> None:
+            self.disarm()
+            self.deadline = self.loop.call_later(header_timeout, self.headers_too_slow)
+
+        def disarm(self) -> None:
+            if getattr(self, "deadline", None) is not None:
+                self.deadline.cancel()
+                self.deadline = None
+
+        def headers_too_slow(self) -> None:
+            self.deadline = None
+            if self.transport.is_closing() or not (self.cycle is None or self.cycle.response_complete):
+                return
+            if self.partial:
+                body = b'{"error": "request headers did not arrive in time"}'
+                self.transport.write(
+                    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+                )
+            self.transport.close()
+
+        def data_received(self, data: bytes) -> None:
+            if self.cycle is None or self.cycle.response_complete:
+                self.partial = True
+            super().data_received(data)
+
+        def handle_events(self) -> None:
+            super().handle_events()
+            if self.cycle is not None and not self.cycle.response_complete:
+                self.disarm()  # a request's headers are complete: the body has its own deadline
+                self.partial = False
+
+        def on_response_complete(self) -> None:
+            # Armed before uvicorn looks at pipelined requests, which disarm it again.
+            self.waiting_since = time.monotonic()
+            self.partial = False
+            if not self.transport.is_closing():
+                self.arm()
+            super().on_response_complete()
+
+        def connection_lost(self, exc) -> None:
+            self.disarm()
+            super().connection_lost(exc)
+
+    return GuardedH11Protocol
+
+
+def stoppable_server(config):
+    """A uvicorn server that a second SIGINT or SIGTERM stops at once (uvicorn: SIGINT only)."""
+    import uvicorn
+
+    class StoppableServer(uvicorn.Server):
+        def handle_exit(self, sig: int, frame) -> None:
+            if self.should_exit:
+                self.force_exit = True
+                LOG.warning("second %s: stopping now", signal.Signals(sig).name)
+            super().handle_exit(sig, frame)
+
+    return StoppableServer(config)
+
+
+class OncePerMinute(logging.Filter):
+    """Lets a message through at most once a minute (``accept()`` errors come in floods)."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text, self.last, self.dropped = text, -3600.0, 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.text not in record.getMessage():
+            return True
+        now = time.monotonic()
+        if now - self.last < 60:
+            self.dropped += 1
+            return False
+        self.last = now
+        if self.dropped:
+            record.msg = f"{record.getMessage()} (and {self.dropped} more in the last minute)"
+            record.args = ()
+            self.dropped = 0
+        return True
+
+
+def quiet_accept_errors() -> None:
+    logging.getLogger("asyncio").addFilter(OncePerMinute("accept"))
+
+
+_LIBC = None
+
+
+def _libc():
+    global _LIBC
+    if _LIBC is None:
+        name = ctypes.util.find_library("c")
+        try:
+            libc = ctypes.CDLL(name) if name else None
+            _LIBC = libc if libc is not None and hasattr(libc, "malloc_trim") else False
+        except OSError:
+            _LIBC = False
+    return _LIBC
+
+
+def tune_malloc() -> None:
+    """glibc only: blocks of 1 MiB and more are mapped on their own, so freeing one returns it to
+    the system at once (glibc's default threshold grows to 32 MiB after big frees, keeping a
+    decoded image's memory in the process), and two arenas rather than eight per core."""
+    libc = _libc()
+    if libc:
+        m_mmap_threshold, m_arena_max = -3, -8
+        libc.mallopt(m_mmap_threshold, 1024 * 1024)
+        libc.mallopt(m_arena_max, 2)
+
+
+def release_freed_memory() -> None:
+    """glibc only: give the free pages of every arena back to the system."""
+    libc = _libc()
+    if libc:
+        libc.malloc_trim(0)

@@ -1,0 +1,62 @@
+"""``serve --systemd-unit``: a systemd unit that runs ``serve`` as a service on a device.
+
+The unit restarts the server when it fails, caps its memory (``MemoryMax=``: ``serve`` peaks
+under 300 MB under a hostile load, see ``benchmarks/serve_hostile.py``), runs it without root and
+without a way to gain privileges, read-only on the file system, and gives a stop more time than
+the server's own bounded shutdown takes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import shlex
+import sys
+from pathlib import Path
+
+UNIT = """\
+# mnist-edge-runtime serve as a systemd service. Install:
+#   mnist-edge-runtime serve ... --systemd-unit | sudo tee /etc/systemd/system/mnist-edge.service
+#   sudo systemctl daemon-reload && sudo systemctl enable --now mnist-edge
+[Unit]
+Description=mnist-edge draw-a-digit page and HTTP API ({model})
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+ExecStart={command}
+{user}
+Restart=on-failure
+RestartSec=2
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=read-only
+PrivateTmp=yes
+MemoryMax=384M
+LimitNOFILE=1024
+# serve stops within 5 s of SIGTERM (in-flight requests are cancelled after that).
+TimeoutStopSec=15
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def systemd_unit(args: argparse.Namespace, model: Path) -> str:
+    """The unit text for ``serve`` with the options in ``args`` and an absolute model path."""
+    command = [sys.executable, "-m", "mnist_edge_runtime", "serve", "--model-file", str(model.resolve())]
+    command += ["--host", args.host, "--port", str(args.port), "--max-body", str(args.max_body)]
+    command += ["--max-in-flight", str(args.max_in_flight), "--log-level", args.log_level]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
+    if args.backend:
+        command += ["--backend", args.backend]
+    if args.allowed_hosts:
+        command += ["--allowed-hosts", args.allowed_hosts]
+    # systemd expands % specifiers in ExecStart; its quoting otherwise follows the shell's.
+    exec_line = " ".join(shlex.quote(part) for part in command).replace("%", "%%")
+    # A dedicated user made up by systemd when installed by root (say in /opt); otherwise the
+    # user who ran this, who can read the virtual environment in their home folder.
+    user = "DynamicUser=yes" if os.geteuid() == 0 else f"User={getpass.getuser()}"
+    return UNIT.format(model=model.name, command=exec_line, user=user)
