@@ -121,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="largest request body accepted (default 8 MiB)")  # fmt: skip
     serve.add_argument("--max-in-flight", type=_positive, default=16, metavar="N",
                        help="requests being answered at once (uploads in progress not counted); more get 503 (default 16)")  # fmt: skip
+    serve.add_argument("--header-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+                       help="time for a request's headers, from the connection or the previous answer (default 10)")  # fmt: skip
+    serve.add_argument("--body-timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                       help="time for a whole request body; 408 after (default 30)")  # fmt: skip
     serve.add_argument("--allowed-hosts", metavar="NAMES", default="",
                        help="comma-separated host names the Host header must name, e.g. pi.local,192.168.1.20 (default: any)")  # fmt: skip
     serve.add_argument("--log-level", choices=("error", "warning", "info", "debug"), default="warning",
@@ -128,6 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--systemd-unit", action="store_true",
                        help="print a systemd unit that runs this command with these options as a service, and exit")  # fmt: skip
     return parser
+
+
+def _seconds(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds") from None
+    if not 0 < number <= 3600:
+        raise argparse.ArgumentTypeError(f"{value} must be more than 0 and at most 3600 seconds")
+    return number
 
 
 def _port(value: str) -> int:
@@ -362,7 +376,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     classifier = Classifier.open(model, args.backend, threads=1)
     hosts = tuple(name.strip().lower() for name in args.allowed_hosts.split(",") if name.strip())
     limits = ServeLimits(
-        max_body=args.max_body, threads=workers, max_in_flight=args.max_in_flight, allowed_hosts=hosts
+        max_body=args.max_body,
+        threads=workers,
+        max_in_flight=args.max_in_flight,
+        header_timeout=args.header_timeout,
+        body_timeout=args.body_timeout,
+        allowed_hosts=hosts,
     )
     serve(classifier, args.host, args.port, limits, lambda line: print(line, flush=True), args.log_level)
     return 0

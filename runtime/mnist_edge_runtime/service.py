@@ -45,9 +45,17 @@ WantedBy=multi-user.target
 
 def systemd_unit(args: argparse.Namespace, model: Path) -> str:
     """The unit text for ``serve`` with the options in ``args`` and an absolute model path."""
-    command = [sys.executable, "-m", "mnist_edge_runtime", "serve", "--model-file", str(model.resolve())]
+    command = [
+        os.path.abspath(sys.executable),
+        "-m",
+        "mnist_edge_runtime",
+        "serve",
+        "--model-file",
+        str(model.resolve()),
+    ]
     command += ["--host", args.host, "--port", str(args.port), "--max-body", str(args.max_body)]
     command += ["--max-in-flight", str(args.max_in_flight), "--log-level", args.log_level]
+    command += ["--header-timeout", f"{args.header_timeout:g}", "--body-timeout", f"{args.body_timeout:g}"]
     if args.threads:
         command += ["--threads", str(args.threads)]
     if args.backend:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import re
 import threading
 import zlib
 
@@ -240,9 +241,9 @@ def test_the_listening_socket_answers_kept_alive_connections_without_delay():
     # Without TCP_NODELAY every answer on a kept-alive connection waited 40 ms for a delayed ACK.
     import socket
 
-    from mnist_edge_runtime.serve import _bind
+    from mnist_edge_runtime.httpd import ConnectionGate, listening_socket
 
-    sock = _bind("127.0.0.1", 0)
+    sock = listening_socket("127.0.0.1", 0, ConnectionGate(8, 16))
     try:
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     finally:
@@ -264,3 +265,100 @@ def test_a_port_that_is_taken_is_one_line_and_exit_2(tmp_path):
         )  # fmt: skip
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "cannot listen on" in done.stderr
+
+
+def rgba_png(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGBA", (width, height), (255, 255, 255, 0)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"image": ' + b"[" * 3000 + b"]" * 3000 + b"}",  # RecursionError in the parser
+        b'{"image": [[' + b"9" * 5000 + b"]]}",  # over Python's digit limit; overflows numpy
+        b'{"image": [[NaN]]}',
+        b'{"image": ' + json.dumps([[1e308 * 10 if i == 0 else 0 for i in range(28)]] * 28).encode() + b"}",
+    ],
+    ids=["nested-3000-deep", "5000-digit-integer", "NaN", "Infinity"],
+)
+def test_hostile_json_is_a_400_with_one_line(client, body):
+    response = client.post("/api/predict", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert "\n" not in response.json()["error"]
+
+
+def test_json_has_its_own_small_limit(client, classifier):
+    pretty = json.dumps({"image": [[255.0] * 28] * 28}, indent=4).encode()  # 28x28 pretty-printed
+    assert len(pretty) < ServeLimits.max_json
+    assert (
+        client.post("/api/predict", content=pretty, headers={"content-type": "application/json"}).status_code
+        == 200
+    )
+    with TestClient(create_app(classifier)) as defaults:
+        big = b'{"image": [' + b"[]," * 30_000 + b"[]]}"  # 90 KB: over 64 KiB though far under 8 MiB
+        response = defaults.post("/api/predict", content=big, headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "65,536-byte" in response.json()["error"]
+
+
+def test_an_image_that_would_cost_too_much_to_decode_is_refused_from_its_header(classifier):
+    body = rgba_png(4000, 4000)  # 16 megapixels in about 70 KB: 64 MB as Pillow stores it
+    assert len(body) < 100_000
+    with TestClient(create_app(classifier)) as c:
+        refused = c.post("/api/predict", content=body, headers={"content-type": "image/png"})
+        read = c.post("/api/predict", content=rgba_png(1000, 1000), headers={"content-type": "image/png"})
+    assert refused.status_code == 400 and "too large to read" in refused.json()["error"]
+    assert read.status_code == 200 and read.json()["doubt"] == "blank"
+
+
+def test_bodies_held_at_once_share_one_budget(classifier, validation):
+    app = create_app(classifier, ServeLimits(max_body=200_000, max_buffered=50_000))
+    with TestClient(app) as c:
+        over = c.post("/api/predict", content=b"\x00" * 60_000, headers={"content-type": "image/png"})
+        fits = c.post("/api/predict", json={"image": validation[0][0].tolist()})
+        health = c.get("/healthz").json()
+    assert over.status_code == 503 and over.headers["retry-after"] == "1"
+    assert fits.status_code == 200 and health["body_bytes_held"] == 0  # all given back
+
+
+@pytest.mark.parametrize("path", ["/", "/static/app.js", "/api/model", "/no/such/page"])
+def test_every_response_carries_the_security_headers(client, path):
+    headers = client.get(path).headers
+    assert headers["content-security-policy"].startswith("default-src 'self'")
+    assert "frame-ancestors 'none'" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["x-frame-options"] == "DENY" and headers["referrer-policy"] == "no-referrer"
+
+
+@pytest.mark.parametrize(
+    "headers, status",
+    [
+        ({"origin": "http://testserver"}, 200),  # the page itself
+        ({}, 200),  # curl, scripts: no Origin
+        ({"origin": "http://evil.example"}, 403),
+        ({"origin": "null"}, 403),  # a sandboxed frame or a file:// page
+        ({"sec-fetch-site": "cross-site"}, 403),
+    ],
+)
+def test_posts_from_other_sites_pages_are_refused(client, validation, headers, status):
+    response = client.post("/api/predict", json={"image": validation[0][0].tolist()}, headers=headers)
+    assert response.status_code == status
+    if status == 403:
+        assert "cross-site" in response.json()["error"]
+
+
+def test_allowed_hosts_refuse_other_host_headers(classifier):
+    with TestClient(create_app(classifier, ServeLimits(allowed_hosts=("pi.local",)))) as c:
+        assert c.get("/healthz", headers={"host": "pi.local:8000"}).status_code == 200
+        refused = c.get("/healthz", headers={"host": "attacker.example"})
+    assert refused.status_code == 400 and "--allowed-hosts" in refused.json()["error"]
+
+
+def test_the_page_needs_nothing_the_content_security_policy_refuses():
+    from mnist_edge_runtime.serve import WEB
+
+    page = (WEB / "index.html").read_text()
+    script = (WEB / "app.js").read_text()
+    assert "<script>" not in page and " style=" not in page and not re.search(r"\son\w+=", page)
+    assert "innerHTML" not in script and "style=" not in script and "eval(" not in script
