@@ -299,14 +299,11 @@ def idle_connections(server: Server, ordinary: bytes, seconds: float, count: int
 
 
 def _still_open(s: socket.socket) -> bool:
-    """False once the server closed it (readable with nothing to read)."""
-    import select
-
-    readable, _, _ = select.select([s], [], [], 0)
-    if not readable:
-        return True
+    """False once the server closed it (nothing to read, end of stream)."""
     try:
-        return bool(s.recv(4096, socket.MSG_PEEK))
+        return bool(s.recv(4096, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return True  # nothing said yet: still open
     except OSError:
         return False
 
