@@ -41,6 +41,21 @@ def parity_tolerance(backend: str | None, precision: str | None) -> float:
 
 
 DEFAULT_MODEL = "conv2d.int8.tflite"
+# The bundle this package carries (mnist_edge/packaged.py writes it from export/): the int8 TFLite
+# models, their manifest entries and the MNIST test set, so a plain install works in any folder.
+PACKAGED_BUNDLE = Path(__file__).parent / "bundle"
+PACKAGED_IMAGES = PACKAGED_BUNDLE / "t10k-images-idx3-ubyte.gz"
+PACKAGED_LABELS = PACKAGED_BUNDLE / "t10k-labels-idx1-ubyte.gz"
+
+
+def packaged_bundle_id() -> str:
+    """The packaged bundle in a few words: its models and the SHA-256 of its manifest (short)."""
+    try:
+        manifest = (PACKAGED_BUNDLE / MANIFEST).read_bytes()
+    except OSError:
+        return "no packaged bundle"
+    names = ", ".join(json.loads(manifest).get("artifacts", {}))
+    return f"bundle {hashlib.sha256(manifest).hexdigest()[:12]} ({names})"
 
 
 def read_manifest(bundle: Path) -> dict:

@@ -1,4 +1,4 @@
-"""``mnist-edge-runtime``: predict, eval (the parity check) and bench, on a device.
+"""``mnist-edge-runtime``: predict, eval (the parity check), bench and serve (the draw-a-digit page), on a device.
 
 argparse rather than a CLI framework: the runtime depends on numpy only.
 """
@@ -21,6 +21,10 @@ from mnist_edge_runtime.backends import BACKENDS, missing_backend
 from mnist_edge_runtime.bundle import (
     DEFAULT_MODEL,
     ORIGINAL_ACCURACY,
+    PACKAGED_BUNDLE,
+    PACKAGED_IMAGES,
+    PACKAGED_LABELS,
+    packaged_bundle_id,
     parity_tolerance,
     parity_verdict,
     read_manifest,
@@ -32,13 +36,23 @@ from mnist_edge_runtime.machine import describe_machine, one_line
 
 EXIT_PARITY_FAILED = 1
 EXIT_SOME_FILES_FAILED = 1
-DEFAULT_BUNDLE = Path(os.environ.get("MNIST_EDGE_BUNDLE", "export"))
+# The model comes from --model-file, else --bundle, else $MNIST_EDGE_BUNDLE, else the bundle this
+# package carries. A ./export folder is never picked up unasked.
+DEFAULT_BUNDLE = (
+    Path(os.environ["MNIST_EDGE_BUNDLE"]) if os.environ.get("MNIST_EDGE_BUNDLE") else PACKAGED_BUNDLE
+)
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, no usage block
         sys.stderr.write(f"mnist-edge-runtime: error: {message}\n")
         raise SystemExit(2)
+
+
+class _Version(argparse.Action):
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # unwrapped, one line
+        print(f"mnist-edge-runtime {__version__}, {packaged_bundle_id()}")
+        raise SystemExit(0)
 
 
 def _positive(value: str) -> int:
@@ -53,19 +67,27 @@ def _positive(value: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mnist-edge-runtime", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"mnist-edge-runtime {__version__}")
+    parser.add_argument(
+        "--version", action=_Version, nargs=0, help="print the version and the packaged bundle, and exit"
+    )
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def model_options(
-        p: argparse.ArgumentParser, threads_help: str = "interpreter threads (default: the interpreter's)"
+        p: argparse.ArgumentParser,
+        threads_help: str = "interpreter threads (default: the interpreter's)",
+        model_default: str = f"BUNDLE/{DEFAULT_MODEL}",
     ) -> None:
         # --model-file is a file here; the toolchain's --model is a model name. --model still works.
         p.add_argument(
             "--model-file", "--model", dest="model", type=Path, metavar="PATH",
-            help=f"model file, .tflite or .onnx (default: BUNDLE/{DEFAULT_MODEL})",
+            help=f"model file, .tflite or .onnx (default: {model_default})",
         )  # fmt: skip
         p.add_argument(
-            "--bundle", type=Path, default=DEFAULT_BUNDLE, help="export bundle folder (default: ./export)"
+            "--bundle",
+            type=Path,
+            default=DEFAULT_BUNDLE,
+            help="export bundle folder (default: $MNIST_EDGE_BUNDLE if set, else the bundle this package "
+            "carries: conv2d and flat int8 .tflite; a ./export folder is used only when named)",
         )
         p.add_argument("--backend", choices=BACKENDS, help="force a backend (default: best installed)")
         p.add_argument("--threads", type=_positive, help=threads_help)
@@ -87,15 +109,30 @@ def build_parser() -> argparse.ArgumentParser:
     model_options(predict)
     predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    evaluate = commands.add_parser("eval", help="accuracy on IDX files and parity with the manifest")
-    evaluate.add_argument("--images", type=Path, required=True, help="IDX image file (gzip or raw)")
-    evaluate.add_argument("--labels", type=Path, required=True, help="IDX label file (gzip or raw)")
-    model_options(evaluate)
+    evaluate = commands.add_parser(
+        "eval",
+        help="the parity check: accuracy on the MNIST test set against the manifest",
+        description="Accuracy of every model of the bundle (or of --model-file) on the 10,000 MNIST "
+        "test images, checked against the manifest's figures (parity) and the original project's. "
+        "With no options: the models and test set this package carries. "
+        "Exit codes: 0 parity holds, 1 parity failed, 2 usage error or unreadable input.",
+    )
+    evaluate.add_argument("--images", type=Path, default=PACKAGED_IMAGES,
+                          help="IDX image file, gzip or raw (default: the 10,000 MNIST test images this package carries)")  # fmt: skip
+    evaluate.add_argument("--labels", type=Path, default=PACKAGED_LABELS,
+                          help="IDX label file, gzip or raw (default: their labels, carried too)")  # fmt: skip
+    model_options(evaluate, model_default="every model of the bundle this device can run")
     evaluate.add_argument("--limit", type=_positive, help="only the first N images (parity needs all)")
     evaluate.add_argument("--predictions", type=Path, help="also write each image's predicted digit (JSON)")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
-    bench = commands.add_parser("bench", help="latency, throughput and peak memory")
+    bench = commands.add_parser(
+        "bench",
+        help="latency, throughput and peak memory",
+        description="Time one model on random 28x28 images: first prediction, single-image p50/p99, "
+        "batch throughput, peak memory, and the CPU it ran on. Exit codes: 0 done, 2 usage error "
+        "or unusable model.",
+    )
     model_options(bench)
     bench.add_argument("--repeat", type=_positive, default=200, help="single-image runs (default 200)")
 
