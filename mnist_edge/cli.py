@@ -330,6 +330,40 @@ def export(
     out.print(f"bundle written to {bundle}/ ({len(exported)} artifacts validated)")
 
 
+class TargetChoice(str, Enum):
+    pi_bookworm_64 = "pi-bookworm-64"
+    pi_trixie_64 = "pi-trixie-64"
+    pi_bookworm_32 = "pi-bookworm-32"
+    linux_x86_64 = "linux-x86_64"
+
+
+@app.command()
+@user_errors
+def package(
+    target: Annotated[TargetChoice, typer.Option("--target", help="The device's OS, CPU and Python.")],
+    folder: Annotated[
+        Path, typer.Option("--out", help="A new folder for wheels/, install.sh and README.txt.")
+    ],
+    bundle: Annotated[
+        Path, typer.Option("--bundle", help="The export bundle whose int8 models the runtime carries.")
+    ] = Path("export"),
+) -> None:
+    """Write an offline installation of the runtime for one device: wheels, install.sh, README.txt.
+
+    Exit codes: 0 written, 2 usage error, missing bundle, folder exists, or a wheel the target
+    needs does not exist.
+    """
+    from mnist_edge.package import TARGETS, build_package
+
+    with console.status("packaging") as status:
+        wheels = build_package(target.value, bundle, folder, on_step=lambda step: status.update(step))
+    size = sum(w.stat().st_size for w in wheels) / 1e6
+    out.print(
+        f"{folder}/: {len(wheels)} wheels ({size:.1f} MB), install.sh, README.txt for {TARGETS[target.value].system}",
+        soft_wrap=True,
+    )
+
+
 @app.command()
 @user_errors
 def report(

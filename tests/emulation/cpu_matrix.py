@@ -13,7 +13,9 @@ the first N test images (default 2,000) in each interpreter set-up on:
 * an SSE4.2-only x86_64 CPU (``qemu-x86_64 -cpu Nehalem``) and an AVX2 one (``-cpu Haswell-noTSX``);
   qemu's TCG has no AVX-512 or VNNI, so those paths are covered only where the native CPU has them;
 * a Raspberry Pi 4 core (``qemu-aarch64 -cpu cortex-a72``, no dot-product instructions) with
-  Debian's aarch64 Python and the aarch64 wheels of the very versions the x86_64 Python has.
+  Debian's aarch64 Python and the aarch64 wheels of the very versions the x86_64 Python has;
+* for tflite-runtime, a 32-bit ARMv7 core (``qemu-arm -cpu cortex-a7``: 32-bit Raspberry Pi OS)
+  with Debian bookworm's armhf Python 3.11 and python3-numpy 1.24 (PyPI has no armv7l numpy).
 
 With ``--forms N``, preprocessing's 28x28 output for N validation digits in every input form of
 ``runtime/tests/forms.py`` (``dump_forms.py``) must be pixel-identical on the x86_64 CPUs too, so
@@ -67,9 +69,13 @@ class Setup:
     packages: tuple[str, ...]  # installed for aarch64 at the versions the x86_64 Python has
     models: tuple[str, ...]
     arm: bool = True  # also run on the emulated Cortex-A72 (needs aarch64 wheels)
+    armv7: bool = False  # also on an emulated 32-bit Cortex-A7 (armv7l wheels, Debian's numpy)
 
     def cpus(self) -> list[Cpu]:
-        return [cpu for cpu in CPUS if self.arm or cpu.emulated_arch != "aarch64"]
+        wanted = (
+            {None, "x86_64"} | ({"aarch64"} if self.arm else set()) | ({"armv7l"} if self.armv7 else set())
+        )
+        return [cpu for cpu in CPUS if cpu.emulated_arch in wanted]
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,7 @@ CPUS = [
     Cpu("x86_64 Nehalem (SSE4.2, no AVX)", "x86_64", "Nehalem", "NEHALEM"),
     Cpu("x86_64 Haswell (AVX2, FMA)", "x86_64", "Haswell-noTSX", "HASWELL"),
     Cpu("aarch64 Cortex-A72 (Pi 4)", "aarch64", "cortex-a72", "CORTEXA72"),
+    Cpu("armv7l Cortex-A7 (32-bit Raspberry Pi OS)", "armv7l", "cortex-a7", "ARMV7"),
 ]
 
 
@@ -118,6 +125,30 @@ def aarch64_site(sysroot: Path, versions: dict[str, str]) -> Path:
     return site
 
 
+def armv7_site(sysroot: Path, versions: dict[str, str]) -> Path:
+    """armv7l wheels of ``versions`` less numpy (PyPI has none: Debian's python3-numpy is in the sysroot)."""
+    pins = sorted(f"{name}=={v}" for name, v in versions.items() if name != "numpy")
+    site = sysroot / f"site-{hashlib.sha256(' '.join(pins).encode()).hexdigest()[:12]}"
+    if not (site / ".complete").exists():
+        run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--only-binary=:all:",
+                "--no-deps",
+                "--implementation",
+                "cp",
+            ]
+            + ["--python-version", "3.11", "--abi", "cp311", "--platform", "manylinux_2_34_armv7l"]
+            + ["--platform", "linux_armv7l", "--target", str(site), *pins]
+        )
+        (site / ".complete").touch()
+    return site
+
+
 def command_for(
     cpu: Cpu, setup: Setup, qemu: Path, sysroot: Path, site: Path | None
 ) -> tuple[list[str], dict]:
@@ -128,7 +159,8 @@ def command_for(
     if cpu.emulated_arch == "x86_64":
         return [str(qemu / "qemu-x86_64"), "-cpu", cpu.qemu_cpu, setup.python], env
     env["PYTHONPATH"] = f"{site}{os.pathsep}{REPO / 'runtime'}"
-    emulator = [str(qemu / "qemu-aarch64"), "-cpu", cpu.qemu_cpu, "-L", str(sysroot / "sysroot")]
+    qemu_binary = "qemu-arm" if cpu.emulated_arch == "armv7l" else "qemu-aarch64"
+    emulator = [str(qemu / qemu_binary), "-cpu", cpu.qemu_cpu, "-L", str(sysroot / "sysroot")]
     return [*emulator, str(sysroot / "sysroot/usr/bin/python3.11")], env
 
 
@@ -164,7 +196,9 @@ def dump_scores(
     cpu: Cpu, setup: Setup, paths: dict, images: int, out: Path
 ) -> tuple[np.lib.npyio.NpzFile, float]:
     """Run dump_scores.py for one (CPU, interpreter) pair; returns its scores and the seconds it took."""
-    command, env = command_for(cpu, setup, paths["qemu"], paths["sysroot"], paths["site"].get(setup.name))
+    armv7 = cpu.emulated_arch == "armv7l"
+    sites, sysroot = (paths["site_armv7"], paths["armhf"]) if armv7 else (paths["site"], paths["sysroot"])
+    command, env = command_for(cpu, setup, paths["qemu"], sysroot, sites.get(setup.name))
     models = [str(REPO / "export" / m) for m in setup.models]
     started = time.perf_counter()
     run([*command, str(HERE / "dump_scores.py"), str(out), setup.name, str(images), *models], env)
@@ -191,7 +225,9 @@ def main() -> int:
             ("numpy", "ai-edge-litert", "onnxruntime"),
             (*INT8_TFLITE, *INT8_ONNX),
         ),
-        Setup("tflite-runtime", args.tflite_python, ("numpy", "tflite-runtime"), tuple(INT8_TFLITE)),
+        Setup(
+            "tflite-runtime", args.tflite_python, ("numpy", "tflite-runtime"), tuple(INT8_TFLITE), armv7=True
+        ),
     ]
     if args.tflm_python:
         setups.append(
@@ -203,6 +239,11 @@ def main() -> int:
     }
     versions = {s.name: installed_versions(s.python, s.packages) for s in setups}
     paths["site"] = {s.name: aarch64_site(paths["sysroot"], versions[s.name]) for s in setups if s.arm}
+    if any(s.armv7 for s in setups):
+        paths["armhf"] = Path(run([str(HERE / "build_sysroot.sh"), "armhf"]))
+        paths["site_armv7"] = {
+            s.name: armv7_site(paths["armhf"], versions[s.name]) for s in setups if s.armv7
+        }
     describe = "import json, mnist_edge_runtime.machine as m; print(json.dumps(m.describe_machine()))"
     native = json.loads(run([args.litert_python, "-c", describe]))
     cpu = native["cpu"]
