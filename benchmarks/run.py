@@ -131,7 +131,7 @@ def count_macs(model) -> int:
 
 def dynamic_range_models(runs: Path, folder: Path) -> list[Path]:
     """The dynamic-range TFLite models are not in the committed bundle: convert them here."""
-    from mnist_edge.export import ExportJob, export_tflite_dynamic
+    from mnist_edge.converters import ExportJob, export_tflite_dynamic
     from mnist_edge.models import load_model
 
     paths = []

@@ -135,7 +135,10 @@ def train(
     ] = None,
     old_out: OldOut = None,
 ) -> None:
-    """Train the conv2d and/or flat model; writes <runs>/<model>/model.keras and run.json."""
+    """Train the conv2d and/or flat model; writes <runs>/<model>/model.keras and run.json.
+
+    Exit codes: 0 trained, 2 usage error or unreadable data, 130 interrupted (rerun to resume).
+    """
     from mnist_edge.data import load_mnist
     from mnist_edge.files import ensure_writable_dir
 
@@ -250,7 +253,10 @@ def qat(
         Path | None, typer.Option(help="MNIST folder or mnist.npz (default: bundled).")
     ] = None,
 ) -> None:
-    """Quantization-aware fine-tuning; writes <runs>/<model>/qat.weights.h5 (export --int8 runs it if needed)."""
+    """Quantization-aware fine-tuning; writes <runs>/<model>/qat-logits.weights.h5 and qat.json (export --int8 runs it if needed).
+
+    Exit codes: 0 done, 2 usage error or no trained model.
+    """
     from mnist_edge.data import load_mnist
 
     data = load_mnist(data_dir)
@@ -298,7 +304,11 @@ def export(
     ] = None,
     old_out: OldOut = None,
 ) -> None:
-    """Export to TFLite / ONNX / TFLM C source, validate every artifact on the 10,000 test images, update the bundle."""
+    """Export to TFLite / ONNX / TFLM C source, validate every artifact on the 10,000 test images, update the bundle.
+
+    Exit codes: 0 every artifact validated, 1 an artifact failed its validation gate (the bundle is
+    left as it was), 2 usage error or missing input.
+    """
     from mnist_edge.data import load_mnist
     from mnist_edge.files import ensure_writable_dir
 
@@ -378,7 +388,10 @@ def report(
     ] = None,
     old_out: OldOut = None,
 ) -> None:
-    """Parity table, example images, confusion matrices and size/accuracy chart of a bundle."""
+    """Parity table, example images, confusion matrices and size/accuracy chart of a bundle.
+
+    Exit codes: 0 written, 1 an artifact misses parity, 2 usage error or unreadable bundle.
+    """
     from mnist_edge.data import load_mnist
     from mnist_edge.report import build_report
 
@@ -404,7 +417,10 @@ def pipeline(
     ] = None,
     old_out: OldOut = None,
 ) -> None:
-    """Everything: train both models, QAT, export all formats, validate, report. Rerun to resume."""
+    """Everything: train both models, QAT, export all formats, validate, report. Rerun to resume.
+
+    Exit codes: 0 done, 1 a validation or parity gate failed, 2 usage error, 130 interrupted.
+    """
     from mnist_edge.data import load_mnist
     from mnist_edge.files import ensure_writable_dir
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -108,6 +109,9 @@ def quantize_scope():
     )
 
 
+QUANTIZE_LAYER_NAME = {"conv2d": "quantize_layer", "flat": "quantize_layer_1"}
+
+
 def build_qat_model(float_model: keras.Model) -> keras.Model:
     """Copy ``float_model`` with fake-quantization everywhere; the weights are copied too.
 
@@ -133,6 +137,13 @@ def build_qat_model(float_model: keras.Model) -> keras.Model:
             copy.set_weights(source.get_weights())
     with quantize_scope():
         qat = tfmot.quantization.keras.quantize_apply(annotated)
+    # tfmot names its input quantizer "quantize_layer", numbered ("quantize_layer_2") when the
+    # process built one before. The name reaches the .tflite's tensor names, so the int8 file would
+    # depend on what the process exported first. Each model gets one name whatever came before:
+    # the one its published file carries (the pipeline exports conv2d, then flat).
+    for layer in qat.layers:
+        if re.fullmatch(r"quantize_layer(_\d+)?", layer.name):
+            layer._name = QUANTIZE_LAYER_NAME.get(float_model.name, "quantize_layer")
     _fix_input_range(qat)
     return qat
 

@@ -9,18 +9,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mnist_edge_runtime.bundle import sha256_file
 
+from mnist_edge.converters import assert_full_integer, select_formats
 from mnist_edge.data import Mnist
 from mnist_edge.errors import GateFailedError, UserError
-from mnist_edge.export import (
-    ExportProgress,
-    assert_full_integer,
-    export_models,
-    load_trained,
-    recover_interrupted_swap,
-    select_formats,
-    sha256_file,
-)
+from mnist_edge.export import ExportProgress, export_models, load_trained
+from mnist_edge.publish import recover_interrupted_swap
 from mnist_edge.quantize import QatConfig, load_or_train_qat
 from mnist_edge.tflm import RESOLVER_METHODS, bytes_of_c_source
 from mnist_edge.train import default_config, train
@@ -159,14 +154,14 @@ def test_real_gates_fail_for_a_model_below_the_original_and_keep_the_old_bundle(
 
 def test_a_broken_artifact_fails_its_gate(tmp_path, small, runs, monkeypatch):
     """Swap the float TFLite converter for one that exports another (untrained) model."""
-    import mnist_edge.export as export_module
+    import mnist_edge.converters as converters_module
     from mnist_edge.models import build_model
     from mnist_edge.tensorflow_quiet import tf
 
     def wrong_model(job):
         return tf.lite.TFLiteConverter.from_keras_model(build_model("flat")).convert()
 
-    broken = [export_module.ExportFormat("tflite", "float32", wrong_model, option=None)]
+    broken = [converters_module.ExportFormat("tflite", "float32", wrong_model, option=None)]
     with pytest.raises(GateFailedError, match="flat.float32.tflite: top-1 agreement 100%"):
         export(small, runs, tmp_path / "export", broken)
     assert not (tmp_path / "export").exists()
@@ -306,23 +301,23 @@ def test_an_empty_folder_and_the_current_folder_become_bundles(tmp_path, small, 
 
 def test_a_kill_between_the_two_renames_loses_nothing(tmp_path, small, runs, monkeypatch):
     """Where the atomic exchange is not available, the fallback's two renames are recoverable."""
-    import mnist_edge.export as export_module
+    import mnist_edge.publish as publish_module
 
     bundle = tmp_path / "export"
     export(small, runs, bundle, select_formats("tflite"))
     before, state = user_files(bundle), bundle_state(bundle)
-    monkeypatch.setattr(export_module, "_exchange", lambda a, b: False)
-    real_replace = export_module.os.replace
+    monkeypatch.setattr(publish_module, "_exchange", lambda a, b: False)
+    real_replace = publish_module.os.replace
 
     def killed_at_the_second_rename(src, dst):
         if Path(dst) == bundle.resolve():
             raise KeyboardInterrupt  # the process dies here: old bundle aside, new one not in place
         real_replace(src, dst)
 
-    monkeypatch.setattr(export_module.os, "replace", killed_at_the_second_rename)
+    monkeypatch.setattr(publish_module.os, "replace", killed_at_the_second_rename)
     with pytest.raises(KeyboardInterrupt):
         export(small, runs, bundle, select_formats("onnx"))
-    monkeypatch.setattr(export_module.os, "replace", real_replace)
+    monkeypatch.setattr(publish_module.os, "replace", real_replace)
     assert not bundle.exists() and (tmp_path / "export.previous").exists()
     recover_interrupted_swap(bundle)  # what the next export does first
     assert bundle_state(bundle) == state
@@ -330,7 +325,7 @@ def test_a_kill_between_the_two_renames_loses_nothing(tmp_path, small, runs, mon
 
 
 def test_the_swap_is_one_atomic_exchange_on_linux(tmp_path):
-    import mnist_edge.export as export_module
+    import mnist_edge.publish as publish_module
 
     if not sys.platform.startswith("linux"):
         pytest.skip("renameat2 is Linux's")
@@ -339,7 +334,7 @@ def test_the_swap_is_one_atomic_exchange_on_linux(tmp_path):
     b.mkdir()
     (a / "x").write_text("a")
     (b / "x").write_text("b")
-    assert export_module._exchange(a, b)
+    assert publish_module._exchange(a, b)
     assert (a / "x").read_text() == "b" and (b / "x").read_text() == "a"
 
 
@@ -395,3 +390,20 @@ def test_a_model_that_says_nothing_about_its_output_is_reported_as_such(tmp_path
         capture_output=True, text=True,
     )  # fmt: skip
     assert done.returncode == 0 and "says nothing about its outputs" in done.stderr
+
+
+def test_the_int8_export_is_the_same_bytes_whatever_was_exported_before(tmp_path, small, runs):
+    """A re-export must not change a model because of what the process did earlier (layer-name
+    counters, graph state): flat alone, and flat after conv2d, give the same int8 file."""
+    alone = tmp_path / "alone"
+    export(small, runs, alone, select_formats("tflite", int8=True), models=("flat",))
+    after = tmp_path / "after"
+    export(small, runs, after, select_formats("tflite", int8=True), models=("conv2d", "flat"))
+    export(small, runs, tmp_path / "again", select_formats("tflite", int8=True), models=("flat",))
+    assert b"flat/quantize_layer_1/" in (alone / "flat.int8.tflite").read_bytes()  # as the published file
+    for name in ("flat.int8.tflite", "flat.float32.tflite"):
+        assert (
+            (alone / name).read_bytes()
+            == (after / name).read_bytes()
+            == (tmp_path / "again" / name).read_bytes()
+        )

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from mnist_edge_runtime.bundle import sha256_file
 
 from mnist_edge.data import BUNDLED_DIR
-from mnist_edge.export import sha256_file
 
 REPO = Path(__file__).resolve().parents[1]
 BUNDLE = REPO / "export"
@@ -52,8 +52,8 @@ def test_committed_int8_models_beat_the_original():
 @pytest.fixture()
 def worse_bundle(tmp_path, mnist):
     """The bundle with conv2d.int8.tflite swapped for a barely trained model, manifest hashes updated."""
+    from mnist_edge.converters import ExportJob, export_tflite_int8
     from mnist_edge.data import Mnist
-    from mnist_edge.export import ExportJob, export_tflite_int8
     from mnist_edge.models import model_input
     from mnist_edge.quantize import build_qat_model, calibrate_activation_ranges
     from mnist_edge.train import default_config, train

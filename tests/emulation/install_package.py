@@ -13,7 +13,9 @@ empty folder:
   serve]"`` resolves every dependency from the folder alone;
 * ``pi-bookworm-32``: ``qemu-arm -cpu cortex-a7`` (ARMv7) with Debian bookworm armhf's Python 3.11,
   python3-numpy 1.24 and python3-pil 9.4 (as ``--system-site-packages`` gives them on the device);
-  every wheel of the folder is installed, and the runtime's serve dependencies must import.
+  every wheel of the folder is installed, and the runtime's serve dependencies must import;
+* ``linux-x86_64``: natively, through the folder's own ``install.sh`` (a virtual environment made
+  with this Python, installed from ``wheels/`` with ``--no-index``).
 
 With all 10,000 images (the default) the runtime's own parity verdict must pass: the manifest's
 accuracy exactly on ai-edge-litert, within tflite-runtime's tolerance. With ``--images N`` (CI)
@@ -42,6 +44,7 @@ TOLERANCE = {"litert": 0.0, "tflite-runtime": 0.0005}  # mnist_edge_runtime.bund
 EMULATION = {  # target -> (qemu binary, -cpu, sysroot arch, OpenBLAS core, backend)
     "pi-bookworm-64": ("qemu-aarch64", "cortex-a72", "arm64", "CORTEXA72", "litert"),
     "pi-bookworm-32": ("qemu-arm", "cortex-a7", "armhf", "ARMV7", "tflite-runtime"),
+    "linux-x86_64": (None, "native", None, None, "litert"),  # install.sh itself, on this machine
 }
 
 
@@ -68,6 +71,22 @@ def install(target_name: str, folder: Path, site: Path) -> None:
         done = run([*common, "--find-links", str(folder / "wheels"), f"mnist-edge-runtime[{target.extras}]"])
     if done.returncode != 0:
         sys.exit(f"install_package: {target_name}: offline install failed:\n{done.stderr[-2000:]}")
+
+
+def installed_eval(folder: Path, images: int, predictions: Path, tmp: Path) -> tuple[list, float]:
+    """linux-x86_64: the folder's own install.sh makes a virtual environment, offline; eval runs there."""
+    venv = tmp / "venv-linux-x86_64"
+    done = subprocess.run(["sh", str(folder / "install.sh"), str(venv)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHON": sys.executable})  # fmt: skip
+    if done.returncode != 0:
+        sys.exit(f"install_package: install.sh failed:\n{done.stderr[-2000:]}")
+    env = {k: v for k, v in os.environ.items() if k != "MNIST_EDGE_BUNDLE"}
+    limit = [] if images >= 10_000 else ["--limit", str(images)]
+    with tempfile.TemporaryDirectory() as empty:
+        started = time.perf_counter()
+        done = run([str(venv / "bin/mnist-edge-runtime"), "eval", "--json", "--predictions", str(predictions),
+                    *limit], env=env, cwd=empty)  # fmt: skip
+    return json.loads(done.stdout), time.perf_counter() - started
 
 
 def emulated_eval(
@@ -106,6 +125,20 @@ def native_predictions(python: str, images: int, out: Path) -> dict:
     return json.loads(out.read_text())
 
 
+def markdown(result: dict) -> str:
+    lines = [
+        "| target | emulated CPU | model | interpreter | images | accuracy | manifest | parity | seconds |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | --- | ---: |",
+    ]
+    for r in result["rows"]:
+        lines.append(
+            f"| {r['target']} | {r['emulated_cpu']} | {r['artifact']} | {r['backend']} | {r['images']:,} "
+            f"| {r['accuracy']:.2%} | {r['manifest_accuracy']:.2%} | {r['parity']} | {r['seconds']} |"
+        )
+    lines += ["", f"Emulated on {result['host']} with `python tests/emulation/install_package.py`."]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", default=",".join(EMULATION), help="comma-separated (default: both)")
@@ -124,9 +157,12 @@ def main() -> int:
                         "--out", str(folder)])  # fmt: skip
             if made.returncode != 0:
                 sys.exit(f"install_package: {made.stderr.strip()}")
-            install(target_name, folder, site)
             predictions = Path(tmp, f"{target_name}.json")
-            rows, seconds = emulated_eval(target_name, site, args.images, qemu, predictions)
+            if EMULATION[target_name][0] is None:
+                rows, seconds = installed_eval(folder, args.images, predictions, Path(tmp))
+            else:
+                install(target_name, folder, site)
+                rows, seconds = emulated_eval(target_name, site, args.images, qemu, predictions)
             backend = EMULATION[target_name][4]
             for row in rows:
                 row |= {
@@ -170,7 +206,11 @@ def main() -> int:
                 )
             results += rows
     if args.json:
-        args.json.write_text(json.dumps({"images": args.images, "rows": results}, indent=2) + "\n")
+        from mnist_edge_runtime.machine import describe_machine, one_line
+
+        result = {"images": args.images, "host": one_line(describe_machine()), "rows": results}
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+        args.json.with_suffix(".md").write_text(markdown(result))
     print("offline install and parity under emulation: " + ("FAILED" if failed else "pass"))
     return 1 if failed else 0
 
