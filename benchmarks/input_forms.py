@@ -9,7 +9,7 @@ its edges; photos on uneven and ruled paper) and read back as a file would be. P
 confident-wrong answers (wrong at confidence >= 0.9, and how many of those the rule still calls
 sure), and the share of right and of wrong answers the "not sure" rule doubts. Non-digits (letters,
 shapes, noise, blank paper): the share doubted. Writes ``benchmarks/results/input_forms.json``
-(and the table the README shows, ``input_forms.md``). ``--derive`` also prints the rule's bounds as
+(and the table docs/input-forms.md shows, ``input_forms.md``). ``--derive`` also prints the rule's bounds as
 ``verdict.derive_rule`` computes them from these forms and both int8 models. ``--baseline REV``
 adds the accuracy of the preprocessing at that git revision on the same pictures (a picture it
 finds blank counts as wrong).

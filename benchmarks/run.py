@@ -10,7 +10,7 @@ single images and batches of 256. Then the runtime's cold start and peak
 memory against TensorFlow's, the runtime wrapper's cost over a bare
 interpreter call, each model's multiply-accumulates per image, and the
 training time to reach the original project's accuracy (from the run records).
-Writes ``results.json`` and ``results.md``; the README quotes the table.
+Writes ``results.json`` and ``results.md``; docs/speed.md includes the table.
 """
 
 from __future__ import annotations

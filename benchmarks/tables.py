@@ -26,12 +26,23 @@ DOCS = [
 REGION = re.compile(r"(<!-- table: (?P<source>[^ ]+) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
 
 
+def nested(table: str) -> str:
+    """A results file as part of a page: its own title dropped (the page introduces it), its other
+    headings two levels down, so that they sit under the page's own."""
+    lines = table.splitlines(keepends=True)
+    if lines and lines[0].startswith("# "):
+        lines = lines[1:]
+        while lines and not lines[0].strip():
+            lines = lines[1:]
+    return "".join("##" + line if line.startswith("#") else line for line in lines)
+
+
 def filled(text: str) -> str:
     def fill(match: re.Match) -> str:
         source = ROOT / match["source"]
         if not source.is_file():
             raise SystemExit(f"tables.py: {match['source']}: no such results file")
-        return match.group(1) + source.read_text() + match.group(4)
+        return match.group(1) + nested(source.read_text()) + match.group(4)
 
     return REGION.sub(fill, text)
 

@@ -287,7 +287,7 @@ def main() -> None:
     elif args.candidate:
         plan = [("candidate", c) for c in args.candidate]
     else:
-        # The machine may run slower for minutes at a time (see README, "Training speed"), so
+        # The machine may run slower for minutes at a time (see docs/speed.md, "Training time"), so
         # previous and current alternate in order, round after round, and their totals compare.
         plan = []
         for r in range(args.rounds):

@@ -22,6 +22,8 @@ from mnist_edge.validate import ORIGINAL_ACCURACY
 
 app = typer.Typer(
     help="Train, quantize, export and validate MNIST digit classifiers for small devices.",
+    epilog="Exit codes: 0 success; 1 a validation or parity gate failed; 2 usage error or bad input; "
+    "130 interrupted.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -124,7 +126,7 @@ class RichTrainingProgress:
 def train(
     model: Annotated[ModelChoice, typer.Option(help="Which model to train.")] = ModelChoice.all,
     epochs: Annotated[
-        int | None, typer.Option(min=1, help="Epochs (default: per model, see README).")
+        int | None, typer.Option(min=1, help="Epochs (default: per model, see docs/training.md).")
     ] = None,
     batch_size: Annotated[int | None, typer.Option(min=1, help="Batch size (default 128).")] = None,
     seed: Annotated[int, typer.Option(min=0, help="Random seed; the same seed gives the same weights.")] = 0,

@@ -125,7 +125,7 @@ def export_onnx_int8(job: ExportJob) -> bytes:
 
     tf2onnx turns tfmot's fake-quantization into partial QDQ only (the
     convolutions stay float), so onnxruntime's own quantizer, calibrated on
-    training images, makes the int8 model instead (README, "Export").
+    training images, makes the int8 model instead (docs/export.md).
 
     ``reduce_range`` keeps every weight within 7 bits. onnxruntime's x86 kernels
     without VNNI (AVX2, AVX-512 without VNNI) multiply 8-bit pairs and add two

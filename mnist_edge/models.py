@@ -25,7 +25,7 @@ class MaxAbsNormalization(keras.layers.Layer):
     The original computed that maximum over the whole batch, so one image's
     prediction depended on the images beside it. On a device images come one at
     a time, so here the maximum is taken per sample (over the feature axis):
-    a deliberate deviation from the original, documented in the README.
+    a deliberate deviation from the original, documented in docs/training.md.
     """
 
     def call(self, inputs: tf.Tensor) -> tf.Tensor:

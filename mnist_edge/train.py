@@ -41,7 +41,7 @@ class TrainConfig:
 
 
 # Defaults chosen on the validation split: of the schedules tried (benchmarks/training.py
-# --candidate; README, "Training"), the shortest whose validation accuracy is within 0.1 pp (the
+# --candidate; docs/training.md), the shortest whose validation accuracy is within 0.1 pp (the
 # split's standard error) of the previous defaults' (15 and 40 epochs: 99.52% and 99.28%).
 DEFAULTS = {
     "conv2d": TrainConfig(model="conv2d", epochs=6),

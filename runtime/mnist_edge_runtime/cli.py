@@ -66,7 +66,12 @@ def _positive(value: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="mnist-edge-runtime", description=__doc__.splitlines()[0])
+    parser = _Parser(
+        prog="mnist-edge-runtime",
+        description=__doc__.splitlines()[0],
+        epilog="Exit codes: 0 success; 1 parity failed (eval) or a file could not be read (predict); "
+        "2 usage error, unusable model or unreadable input; 130 interrupted.",
+    )
     parser.add_argument(
         "--version", action=_Version, nargs=0, help="print the version and the packaged bundle, and exit"
     )

@@ -25,7 +25,7 @@ Every run is compared image by image with the native run of the same interpreter
 score difference is reported. The top-1 prediction must be identical on every image for
 ai-edge-litert, onnxruntime and tflite-micro, whose int8 arithmetic is CPU-independent; tflite-runtime 2.14 may
 differ on at most its parity tolerance, 0.05% of the images (its SSE4.2 kernels round differently;
-README, "Same predictions on every CPU"). Exit 1 beyond that. qemu-user 10 and the aarch64 sysroot
+docs/parity.md). Exit 1 beyond that. qemu-user 10 and the aarch64 sysroot
 are fetched and cached by the scripts beside this.
 """
 

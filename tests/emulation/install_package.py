@@ -114,6 +114,7 @@ def emulated_eval(
 
 
 def native_predictions(python: str, images: int, out: Path) -> dict:
+    python = os.path.abspath(python) if os.sep in python else python  # it runs from an empty folder
     env = {k: v for k, v in os.environ.items() if k != "MNIST_EDGE_BUNDLE"}
     limit = [] if images >= 10_000 else ["--limit", str(images)]
     with tempfile.TemporaryDirectory() as empty:
