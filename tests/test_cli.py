@@ -118,7 +118,8 @@ def test_both_clis_print_their_version():
     done = subprocess.run(
         [sys.executable, "-m", "mnist_edge_runtime", "--version"], capture_output=True, text=True
     )
-    assert done.returncode == 0 and done.stdout.strip() == f"mnist-edge-runtime {__version__}"
+    # The runtime also names the bundle it carries (its manifest's hash, shortened).
+    assert done.returncode == 0 and done.stdout.startswith(f"mnist-edge-runtime {__version__}, bundle ")
 
 
 def test_every_option_and_argument_has_help():
@@ -129,6 +130,8 @@ def test_every_option_and_argument_has_help():
 
 
 def test_one_meaning_per_option_name_across_both_clis():
+    from mnist_edge_runtime.bundle import PACKAGED_BUNDLE
+
     folders = {"--runs": "runs", "--bundle": "export", "--reports": "reports"}
     seen: dict[str, set] = {}
     for cli in (toolchain_options(), runtime_options()):
@@ -136,9 +139,13 @@ def test_one_meaning_per_option_name_across_both_clis():
             for name, param in options.items():
                 if name in folders:
                     seen.setdefault(name, set()).add(str(param.default))
-    assert {name: values for name, values in seen.items()} == {n: {d} for n, d in folders.items()}
-    for options in toolchain_options().values():
-        assert "--out" not in options  # it meant three different folders; hidden alias only
+    # --bundle is a bundle folder in both; the toolchain writes ./export, the runtime reads the
+    # bundle it carries unless told otherwise (never a ./export it was not asked for).
+    expected = {n: {d} for n, d in folders.items()} | {"--bundle": {"export", str(PACKAGED_BUNDLE)}}
+    assert {name: values for name, values in seen.items()} == expected
+    for command, options in toolchain_options().items():
+        # --out meant three different folders (hidden alias now); it names only package's new folder.
+        assert "--out" not in options or (command == "package" and not options["--out"].hidden)
     for options in runtime_options().values():
         if "--model-file" in options:
             assert options["--model"] is options["--model-file"]  # the old spelling, same option
