@@ -76,8 +76,19 @@ TARGETS = {
 def runtime_requirements(target: Target) -> list[str]:
     """The runtime's requirements with the target's extras, for the target's Python (markers
     evaluated), less what its system provides. Read from runtime/pyproject.toml: one source."""
-    import tomllib
-    from packaging.requirements import Requirement
+    # pip's own copies where the libraries are not installed: `python3 -m mnist_edge.package` runs
+    # from a checkout with nothing but Python and pip.
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ImportError:
+            from pip._vendor import tomli as tomllib
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:
+        from pip._vendor.packaging.requirements import Requirement
 
     project = tomllib.loads((RUNTIME / "pyproject.toml").read_text())["project"]
     wanted = list(project["dependencies"])
@@ -275,3 +286,39 @@ def _write_scripts(target: Target, folder: Path, runtime: Path, bundle: Path, wh
             system_step=system_step, count=len(wheels), wheel_list="\n".join(f"  {w.name}" for w in wheels),
         )
     )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python3 -m mnist_edge.package``: the same as ``mnist-edge package``, from a checkout of this
+    repository with nothing but Python and pip (no TensorFlow)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python3 -m mnist_edge.package", description=main.__doc__.splitlines()[0]
+    )
+    parser.add_argument(
+        "--target", required=True, choices=list(TARGETS), help="the device's OS, CPU and Python"
+    )
+    parser.add_argument(
+        "--out", required=True, type=Path, help="a new folder for wheels/, install.sh, README.txt"
+    )
+    parser.add_argument(
+        "--bundle", type=Path, default=packaged.EXPORT, help="the export bundle (default: export/)"
+    )
+    args = parser.parse_args(argv)
+    try:
+        wheels = build_package(
+            args.target, args.bundle, args.out, on_step=lambda step: print(step, file=sys.stderr)
+        )
+    except UserError as exc:
+        print(f"mnist_edge.package: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    size = sum(w.stat().st_size for w in wheels) / 1e6
+    print(
+        f"{args.out}/: {len(wheels)} wheels ({size:.1f} MB), install.sh, README.txt for {TARGETS[args.target].system}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -218,8 +218,13 @@ def quantization_aware_training(
     config: QatConfig = QatConfig(),
     on_epoch: Callable[[dict], None] | None = None,
 ) -> tuple[keras.Model, dict]:
-    """Fine-tune a QAT copy of ``float_model``; returns it with its record."""
+    """Fine-tune a QAT copy of ``float_model``; returns it with its record.
+
+    A function of its inputs alone, as training is: seeded, with op determinism on, whatever the
+    process ran before (an export alone and the pipeline's export give the same bytes).
+    """
     keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
     qat = build_qat_model(float_model)
     calibration = model_input(model_name, data.train.images[: config.calibration_size])
     calibrate_activation_ranges(qat, calibration)

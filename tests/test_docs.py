@@ -14,7 +14,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", ROOT / "runtime" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-CLIS = {"mnist-edge": "mnist_edge", "mnist-edge-runtime": "mnist_edge_runtime"}
+# Command names, and modules run with `python -m`, -> the module whose --help answers.
+CLIS = {
+    "mnist-edge": "mnist_edge",
+    "mnist-edge-runtime": "mnist_edge_runtime",
+    "mnist_edge.package": "mnist_edge.package",
+}
 # Folders and files of the repository a doc may name; runs/, reports/ and the like are outputs.
 COMMITTED = ("benchmarks/", "tests/", "runtime/", "mnist_edge/", "export/", "docs/", ".ci/")
 
@@ -38,10 +43,11 @@ def shown_commands() -> set[tuple[str, str, str]]:
             except ValueError:
                 words = line.split()
             for i, word in enumerate(words):
-                cli = Path(word).name
+                cli, rest = Path(word).name, words[i + 1 :]
+                if word == "-m" and rest:
+                    cli, rest = rest[0], rest[1:]
                 if cli not in CLIS:
                     continue
-                rest = words[i + 1 :]
                 sub = rest[0] if rest and not rest[0].startswith("-") else ""
                 options = [w.split("=")[0] for w in rest if w.startswith("--")]
                 found |= {(cli, sub, option) for option in options} | {(cli, sub, "")}
