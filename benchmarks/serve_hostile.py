@@ -268,18 +268,20 @@ def idle_connections(server: Server, ordinary: bytes, seconds: float, count: int
     def attacker(share: int) -> None:
         mine: list[socket.socket] = []
         while not stop.is_set():
-            mine = [s for s in mine if _still_open(s)]
+            for s in [s for s in mine if not _still_open(s)]:
+                s.close()  # closed by the server: this side lets go of it too
+                mine.remove(s)
             while len(mine) < share and not stop.is_set():
                 try:
                     s = socket.create_connection(("127.0.0.1", server.port), timeout=2)
                     if opened[0] % 2:
                         s.sendall(b"GET / HTTP/1.1\r\nHo")  # half a request, never finished
                     mine.append(s)
-                    sockets.append(s)
                     opened[0] += 1
                 except OSError:
                     pass
             stop.wait(0.5)
+        sockets.extend(mine)
 
     attackers = [threading.Thread(target=attacker, args=(count // 20,)) for _ in range(20)]
     for t in attackers:
@@ -299,13 +301,15 @@ def idle_connections(server: Server, ordinary: bytes, seconds: float, count: int
 
 
 def _still_open(s: socket.socket) -> bool:
-    """False once the server closed it (nothing to read, end of stream)."""
+    """True while the server has said nothing on it: an answer (the 408) or the end of the stream
+    means the server let it go."""
     try:
-        return bool(s.recv(4096, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+        s.recv(4096, socket.MSG_PEEK | socket.MSG_DONTWAIT)
     except BlockingIOError:
         return True  # nothing said yet: still open
     except OSError:
-        return False
+        pass
+    return False
 
 
 def refusal_received(server: Server) -> dict:

@@ -220,8 +220,9 @@ def quantization_aware_training(
 ) -> tuple[keras.Model, dict]:
     """Fine-tune a QAT copy of ``float_model``; returns it with its record.
 
-    A function of its inputs alone, as training is: seeded, with op determinism on, whatever the
-    process ran before (an export alone and the pipeline's export give the same bytes).
+    A function of its inputs alone, as training is: seeded, and with TensorFlow's op determinism
+    switched on (for the rest of the process, as training leaves it), whatever the process ran
+    before: an export alone and the pipeline's export give the same bytes.
     """
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()

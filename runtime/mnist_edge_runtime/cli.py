@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "files", nargs="+", type=Path, metavar="FILE_OR_FOLDER",
-        help="pictures (PNG, JPEG, BMP, GIF, WebP, TIFF, PGM...); a folder means the image files in it, sorted by name",
+        help="pictures (PNG, JPEG, BMP, GIF, WebP, TIFF, PGM/PPM; other formats are refused unread); a folder means its files of those formats, sorted by name",
     )  # fmt: skip
     model_options(predict)
     predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -416,7 +416,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(systemd_unit(args, model), end="")
         return 0
     classifier = Classifier.open(model, args.backend, threads=1)
-    hosts = tuple(name.strip().lower() for name in args.allowed_hosts.split(",") if name.strip())
+    from mnist_edge_runtime.serve import host_name
+
+    hosts = tuple(host_name(name.strip()) for name in args.allowed_hosts.split(",") if name.strip())
     limits = ServeLimits(
         max_body=args.max_body,
         threads=workers,

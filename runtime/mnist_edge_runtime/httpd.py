@@ -7,10 +7,12 @@ freed memory back. What is added here:
 
 * a deadline for each request's headers, counted from the connection or the previous answer and
   never reset by trickled bytes (408 when some arrived, a plain close when none did);
-* a cap on open connections below the descriptor limit: a new connection over the cap closes the
-  one that has waited longest for its request, or is itself closed when every connection is busy;
+* a cap on open connections below the descriptor limit: a new connection over the cap closes one
+  that was closed but not yet gone, else the one that has waited longest for its request, or is
+  itself closed when every connection is at work; a client that stops reading what it is sent
+  is cut off after 30 s;
   a hard ceiling, counted at ``accept()``, keeps a flood from ever exhausting the descriptors;
-* ``accept()`` errors logged at most once a minute;
+* ``accept()`` errors, and the warnings a client can cause at will, logged at most once a minute;
 * a bounded graceful stop, and a second signal that stops at once;
 * glibc malloc told to return big blocks to the system (``tune_malloc``).
 """
@@ -56,12 +58,13 @@ class _GatedSocket(socket.socket):
     gate: ConnectionGate
 
     def accept(self):
-        while True:
+        for _ in range(64):  # then back to the event loop, whatever is still waiting
             connection, address = super().accept()  # BlockingIOError when none is waiting
             if self.gate.open < self.gate.ceiling:
                 self.gate.open += 1
                 return connection, address
             connection.close()  # over the ceiling: refused, its descriptor freed at once
+        raise BlockingIOError
 
 
 def listening_socket(host: str, port: int, gate: ConnectionGate) -> socket.socket:
@@ -80,28 +83,50 @@ def listening_socket(host: str, port: int, gate: ConnectionGate) -> socket.socke
     return sock
 
 
-def guarded_protocol(header_timeout: float, gate: ConnectionGate) -> type:
-    """uvicorn's h11 protocol with the header deadline and the connection cap."""
+def guarded_protocol(header_timeout: float, gate: ConnectionGate, write_timeout: float = 30.0) -> type:
+    """uvicorn's h11 protocol with the header deadline, a deadline for a client that stops reading,
+    and the connection cap."""
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     class GuardedH11Protocol(H11Protocol):
         def connection_made(self, transport) -> None:
             super().connection_made(transport)
-            self.deadline = None
+            self.deadline = self.stalled = None
+            self.evicted = False
             self.partial = False  # bytes of a request arrived, its headers not yet complete
             self.waiting_since = time.monotonic()
             if len(self.connections) > gate.cap:
-                idle = [c for c in self.connections if c is not self and c.awaiting_request()]
+                # Closed but not yet gone (a client that does not read what it is sent) first,
+                # then the connection that has waited longest for its request.
+                idle = [c for c in self.connections if c is not self and not c.evicted and c.evictable()]
                 if not idle:
-                    transport.close()  # every connection is at work: refuse this one
+                    self.evicted = True
+                    transport.abort()  # every connection is at work: refuse this one
                     return
-                min(idle, key=lambda c: c.waiting_since).transport.close()
+                victim = min(idle, key=lambda c: (not c.transport.is_closing(), c.waiting_since))
+                victim.evicted = True
+                victim.disarm()
+                victim.transport.abort()  # at once: close() would wait for its unread data
             self.arm()
 
-        def awaiting_request(self) -> bool:
+        def evictable(self) -> bool:
+            if self.transport.is_closing():
+                return True
             return getattr(self, "deadline", None) is not None and (
                 self.cycle is None or self.cycle.response_complete
             )
+
+        def pause_writing(self) -> None:
+            # The client does not read what it is sent: it has write_timeout to start again.
+            super().pause_writing()
+            if self.stalled is None:
+                self.stalled = self.loop.call_later(write_timeout, self.transport.abort)
+
+        def resume_writing(self) -> None:
+            super().resume_writing()
+            if self.stalled is not None:
+                self.stalled.cancel()
+                self.stalled = None
 
         def arm(self) -> None:
             self.disarm()
@@ -116,13 +141,17 @@ def guarded_protocol(header_timeout: float, gate: ConnectionGate) -> type:
             self.deadline = None
             if self.transport.is_closing() or not (self.cycle is None or self.cycle.response_complete):
                 return
-            if self.partial:
-                body = b'{"error": "request headers did not arrive in time"}'
-                self.transport.write(
-                    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-                    b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
-                )
+            if not self.partial:
+                self.transport.abort()  # nothing was said: nothing to answer
+                return
+            body = b'{"error": "request headers did not arrive in time"}'
+            self.transport.write(
+                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+                b"connection: close\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
+            )
             self.transport.close()
+            # A client that does not read even that is let go a little later.
+            self.loop.call_later(5, self.transport.abort)
 
         def data_received(self, data: bytes) -> None:
             if self.cycle is None or self.cycle.response_complete:
@@ -145,6 +174,8 @@ def guarded_protocol(header_timeout: float, gate: ConnectionGate) -> type:
 
         def connection_lost(self, exc) -> None:
             self.disarm()
+            if self.stalled is not None:
+                self.stalled.cancel()
             gate.open -= 1
             super().connection_lost(exc)
 
@@ -187,8 +218,11 @@ class OncePerMinute(logging.Filter):
         return True
 
 
-def quiet_accept_errors() -> None:
+def quiet_floods() -> None:
+    """Messages a client can cause at will are logged at most once a minute."""
     logging.getLogger("asyncio").addFilter(OncePerMinute("accept"))
+    for text in ("Invalid HTTP request", "Unsupported upgrade", "No supported WebSocket"):
+        logging.getLogger("uvicorn.error").addFilter(OncePerMinute(text))
 
 
 _LIBC = None

@@ -41,17 +41,18 @@ def _pillow():
 
 
 def image_suffixes() -> set[str]:
-    """The file extensions of the formats Pillow reads here (lower case, with the dot)."""
+    """The file extensions of the formats read (``FORMATS``; lower case, with the dot)."""
     pil, _ = _pillow()
-    return {suffix.lower() for suffix in pil.registered_extensions()}
+    return {suffix.lower() for suffix, fmt in pil.registered_extensions().items() if fmt in FORMATS}
 
 
 def load_image_file(path: Path, max_decode_bytes: int = MAX_DECODE_BYTES) -> np.ndarray:
-    """Read PNG / JPEG / BMP / PGM (anything Pillow reads) as a 2-D float array, 0..255.
+    """Read a PNG, JPEG, GIF, BMP, WebP, TIFF or PGM/PPM file (``FORMATS``) as a 2-D float array, 0..255.
 
     Changes no process-wide state (Pillow's limits, warning filters), so threads can share it.
-    Memory is bounded by ``max_decode_bytes`` (see ``decode_cost``); a JPEG is decoded at
-    reduced size and in gray (``draft``): a 48-megapixel photo costs about a megabyte.
+    Memory is bounded by ``max_decode_bytes`` as far as ``decode_cost`` estimates it from the
+    header; only ``FORMATS`` are read; a JPEG is decoded at reduced size and in gray (``draft``):
+    a 48-megapixel baseline photo costs a few megabytes.
     """
     path = Path(path)
     if not path.is_file():
@@ -82,28 +83,48 @@ _STORED_BYTES = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16L": 2, "I;16B": 2, "I;1
 _DECODER_COPIES = {"WEBP": 4}
 
 
-def decode_cost(image) -> int:
+# The formats read: what a digit picture comes as. Pillow's others are refused unread: ICO and ICNS
+# decode an embedded PNG of any size inside open(), before its size can be checked, and EPS runs
+# Ghostscript.
+FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM")  # JPEG includes MPO (multi-picture JPEG)
+MAX_EXIF_BYTES = 64 * 1024  # a larger EXIF block is not read (Pillow 9 copies tag data unbounded)
+
+
+def decode_cost(image, full_size: tuple[int, int] | None = None, full_bands: int = 3) -> int:
     """Bytes that reading an opened (not yet loaded) Pillow image takes at its peak, estimated
     from its header (``benchmarks/serve_hostile.py`` measures it against this): the pixels as
     Pillow stores them with a pointer per row (a 1x16,000,000 picture holds 128 MB of row
     pointers), the decoder's own buffers, the full-size 8-bit copies made before shrinking, and
-    the float working copies of the shrunk picture."""
+    the float working copies of the shrunk picture. A progressive JPEG is decoded at reduced
+    size (``draft``) but libjpeg keeps every coefficient of the full-size picture: 2 bytes per
+    sample of ``full_size`` x ``full_bands``."""
     width, height = image.size
     pixels = width * height
     stored = height * (width * _STORED_BYTES.get(image.mode, 4) + 8)
     transparent = _is_transparent(image)
+    wide = image.mode.startswith("I") or image.mode == "F"
     if transparent:  # gray, alpha and 1-alpha planes (through 4-byte gray+alpha unless RGBA/LA)
         copy_bytes = 3 if image.mode in ("RGBA", "LA") else 7
     elif image.mode in ("L", "I", "F"):
         copy_bytes = 0  # shrunk as it is
+    elif image.mode.startswith("I;16"):
+        copy_bytes = 4  # 32-bit gray
+    elif image.mode in ("CMYK", "YCbCr", "LAB", "HSV"):
+        copy_bytes = 5  # to gray through a full-size RGB copy
     else:
-        copy_bytes = 4 if image.mode.startswith("I;16") else 1  # 32-bit or 8-bit gray
-    working = min(pixels, (4 * WORKING_SIDE) ** 2) * (24 if transparent else 12)
+        copy_bytes = 1  # 8-bit gray
+    # float32 working copies of the shrunk picture; 16-bit and wider gray is scaled in float64
+    working = min(pixels, (4 * WORKING_SIDE) ** 2) * (28 if wide else 24 if transparent else 12)
+    coefficients = 0
+    if image.format in ("JPEG", "MPO") and ("progressive" in image.info or "progression" in image.info):
+        full_width, full_height = full_size or image.size
+        coefficients = 2 * full_width * full_height * full_bands
     return (
         stored * _DECODER_COPIES.get(image.format or "", 1)
         + (height * (width * copy_bytes + 8) if copy_bytes else 0)
         + 2 * width * _STORED_BYTES.get(image.mode, 4)  # the decoder's previous and current row
         + working
+        + coefficients
         + DECODE_OVERHEAD
     )
 
@@ -111,10 +132,11 @@ def decode_cost(image) -> int:
 def _decode(source: object, what: str, max_decode_bytes: int) -> np.ndarray:
     pil, _ = _pillow()
     try:
-        with pil.open(source) as image:
-            if image.format == "JPEG":
+        with pil.open(source, formats=FORMATS) as image:
+            full_size, full_bands = image.size, len(image.getbands())
+            if image.format in ("JPEG", "MPO"):
                 image.draft("L", (WORKING_SIDE, WORKING_SIDE))  # decode at 1/2, 1/4 or 1/8 size, in gray
-            cost = decode_cost(image)  # from the header, before decoding
+            cost = decode_cost(image, full_size, full_bands)  # from the header, before decoding
             if cost > max_decode_bytes:
                 raise RuntimeInputError(
                     f"{what}: too large to read: a {image.width}x{image.height} {image.mode} image takes"
@@ -127,10 +149,13 @@ def _decode(source: object, what: str, max_decode_bytes: int) -> np.ndarray:
         raise RuntimeInputError(f"{what}: image is too large (decompression bomb?)") from None
     except pil.UnidentifiedImageError:
         raise RuntimeInputError(
-            f"{what}: not a readable image (no format Pillow knows: PNG, JPEG, ...)"
+            f"{what}: not a readable image (formats read: {', '.join(FORMATS)})"
         ) from None
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise RuntimeInputError(f"{what}: not a readable image ({exc})") from None
+    except MemoryError:
+        raise RuntimeInputError(f"{what}: too large to read") from None
+    except Exception as exc:  # a damaged file makes Pillow's decoders raise all kinds of errors
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise RuntimeInputError(f"{what}: not a readable image ({reason})") from None
 
 
 def _mb(size: int) -> str:
@@ -151,13 +176,16 @@ def pil_to_gray(image) -> np.ndarray:
     as a background that contrasts with the ink.
 
     Memory: one full-size 8-bit gray (or gray+alpha) copy of the decoded picture, shrunk at once
-    to at most twice the working size; the upright turn and the float copy are made small.
+    to less than twice the working size (1,600 pixels); the upright turn and the float copy are
+    made of the shrunk picture.
     """
     pil, _ = _pillow()
-    try:
-        orientation = image.getexif().get(0x0112)
-    except Exception:  # a damaged EXIF block is no reason to refuse the picture
-        orientation = None
+    orientation = None
+    if len(image.info.get("exif") or b"") <= MAX_EXIF_BYTES:
+        try:
+            orientation = image.getexif().get(0x0112)
+        except Exception:  # a damaged EXIF block is no reason to refuse the picture
+            orientation = None
     if image.mode.startswith("I") or image.mode == "F":  # 16-bit, 32-bit integer or float gray
         wide = image if image.mode in ("I", "F") else image.convert("I")
         gray = _shrunk(wide)

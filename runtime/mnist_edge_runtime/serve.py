@@ -8,7 +8,7 @@ Raspberry Pi OS. Routes:
 * ``POST /api/predict``: an image body (PNG, JPEG, ...) or JSON ``{"image": 28x28 numbers}``;
 * ``GET /api/model``, ``GET /healthz``.
 
-Built to hold on a 1 GB Raspberry Pi whatever a client sends. Memory: a body is read in chunks
+Built to hold on a 1 GB Raspberry Pi against what clients can send. Memory: a body is read in chunks
 against its limit (8 MiB for images, 64 KiB for JSON) and against one budget for all bodies held
 at once; an image is refused from its header when decoding it would cost more than
 ``max_decode_bytes`` (``preprocess.decode_cost``); decoding runs in ``threads`` worker threads,
@@ -356,7 +356,8 @@ def guarded(app, limits: ServeLimits):
         finally:
             client = scope.get("client") or ("-", 0)
             LOG.info(
-                '%s "%s %s" %d %.1f ms', client[0], scope["method"], scope["path"][:200],
+                '%s "%s %s" %d %.1f ms', client[0], scope["method"],
+                json.dumps(scope["path"][:200])[1:-1],  # control characters escaped: one line each
                 scope.get(STATUS_FOR_LOG, status[0]),
                 (time.perf_counter() - started) * 1000,
             )  # fmt: skip
@@ -369,7 +370,7 @@ def refused(scope: dict, limits: ServeLimits) -> tuple[int, str] | None:
     wanted = (b"host", b"origin", b"sec-fetch-site")
     headers = {name.decode(): value.decode("latin-1") for name, value in scope["headers"] if name in wanted}
     host = headers.get("host", "")
-    if limits.allowed_hosts and _host_name(host) not in limits.allowed_hosts:
+    if limits.allowed_hosts and host_name(host) not in limits.allowed_hosts:
         return 400, f"host {host[:100]!r} is not served here (--allowed-hosts)"
     if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
         origin = headers.get("origin")
@@ -379,7 +380,7 @@ def refused(scope: dict, limits: ServeLimits) -> tuple[int, str] | None:
     return None
 
 
-def _host_name(host: str) -> str:
+def host_name(host: str) -> str:
     """'pi.local:8000' -> 'pi.local'; '[::1]:8000' -> '::1'."""
     if host.startswith("["):
         return host[1 : host.find("]")].lower()
@@ -419,7 +420,7 @@ def serve(
     from mnist_edge_runtime import httpd
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    httpd.quiet_accept_errors()
+    httpd.quiet_floods()
     httpd.tune_malloc()
     app = create_app(classifier, limits)
     gate = httpd.ConnectionGate.for_this_process(limits.max_connections)
@@ -442,6 +443,8 @@ def serve(
         log_level=log_level,
         access_log=False,  # guarded() writes one line per request, with its time
         lifespan="off",
+        loop="asyncio",  # uvloop accepts in C, past the connection gate
+        ws="none",  # an upgraded connection would leave the gate's count
         timeout_keep_alive=max(1, round(limits.keep_alive)),
         timeout_graceful_shutdown=max(1, round(limits.shutdown_timeout)),
         server_header=False,

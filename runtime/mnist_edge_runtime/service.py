@@ -9,8 +9,8 @@ the server's own bounded shutdown takes.
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
+import pwd
 import shlex
 import sys
 from pathlib import Path
@@ -62,9 +62,12 @@ def systemd_unit(args: argparse.Namespace, model: Path) -> str:
         command += ["--backend", args.backend]
     if args.allowed_hosts:
         command += ["--allowed-hosts", args.allowed_hosts]
-    # systemd expands % specifiers in ExecStart; its quoting otherwise follows the shell's.
-    exec_line = " ".join(shlex.quote(part) for part in command).replace("%", "%%")
-    # A dedicated user made up by systemd when installed by root (say in /opt); otherwise the
-    # user who ran this, who can read the virtual environment in their home folder.
-    user = "DynamicUser=yes" if os.geteuid() == 0 else f"User={getpass.getuser()}"
+    # systemd expands % specifiers, $VARIABLES and C escapes in ExecStart, even inside quotes;
+    # its quoting otherwise follows the shell's.
+    exec_line = " ".join(shlex.quote(part) for part in command)
+    exec_line = exec_line.replace("\\", "\\\\").replace("%", "%%").replace("$", "$$")
+    # The user who owns the virtual environment runs it (it can read its files: a home folder is
+    # private on Raspberry Pi OS); a user made up by systemd where that is root (say in /opt).
+    owner = pwd.getpwuid(Path(sys.prefix).stat().st_uid).pw_name
+    user = "DynamicUser=yes" if owner == "root" else f"User={owner}"
     return UNIT.format(model=model.name, command=exec_line, user=user)

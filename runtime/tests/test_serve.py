@@ -362,3 +362,54 @@ def test_the_page_needs_nothing_the_content_security_policy_refuses():
     script = (WEB / "app.js").read_text()
     assert "<script>" not in page and " style=" not in page and not re.search(r"\son\w+=", page)
     assert "innerHTML" not in script and "style=" not in script and "eval(" not in script
+
+
+def _encoded(image, fmt: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **options)
+    return buffer.getvalue()
+
+
+def test_formats_that_decode_before_their_size_is_known_are_refused_unread(classifier):
+    # An ICO decodes its embedded PNG inside Image.open, whatever its size; EPS runs Ghostscript.
+    ico = _encoded(Image.new("RGBA", (64, 64)), "ICO")
+    eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\n{} loop\n"
+    with TestClient(create_app(classifier)) as c:
+        for body in (ico, eps):
+            response = c.post("/api/predict", content=body, headers={"content-type": "image/x-icon"})
+            assert response.status_code == 400 and "formats read" in response.json()["error"]
+
+
+def test_a_progressive_jpeg_is_charged_for_its_full_size_coefficients(classifier):
+    from mnist_edge_runtime.preprocess import decode_cost
+
+    big = Image.new("RGB", (6000, 6000), (200, 200, 200))
+    baseline, progressive = _encoded(big, "JPEG"), _encoded(big, "JPEG", progressive=True)
+    costs = {}
+    for name, body in (("baseline", baseline), ("progressive", progressive)):
+        with Image.open(io.BytesIO(body)) as image:
+            full, bands = image.size, len(image.getbands())
+            image.draft("L", (400, 400))
+            costs[name] = decode_cost(image, full, bands)
+    assert costs["progressive"] - costs["baseline"] == 2 * 6000 * 6000 * 3  # 216 MB of coefficients
+    with TestClient(create_app(classifier)) as c:
+        refused = c.post("/api/predict", content=progressive, headers={"content-type": "image/jpeg"})
+        read = c.post("/api/predict", content=baseline, headers={"content-type": "image/jpeg"})
+    assert refused.status_code == 400 and "too large to read" in refused.json()["error"]
+    assert read.status_code == 200
+
+
+def test_an_unexpected_decoder_error_is_a_400_not_a_500(client):
+    dds = b"DDS |" + (124).to_bytes(4, "little") + b"\x07\x10\x08\x00" + b"\x10\x00\x00\x00" * 2
+    dds += (
+        b"\x00" * (76 - len(dds)) + (32).to_bytes(4, "little") + b"\x04\x00\x00\x00" + b"ABCD" + b"\x00" * 60
+    )
+    response = client.post("/api/predict", content=dds, headers={"content-type": "image/png"})
+    assert response.status_code == 400 and "\n" not in response.json()["error"]
+
+
+def test_host_names_compare_without_port_or_brackets():
+    from mnist_edge_runtime.serve import host_name
+
+    assert host_name("Pi.Local:8000") == "pi.local" and host_name("[::1]:8000") == "::1"
+    assert host_name("[::1]") == "::1" and host_name("192.168.1.20") == "192.168.1.20"
