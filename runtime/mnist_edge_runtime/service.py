@@ -15,6 +15,8 @@ import shlex
 import sys
 from pathlib import Path
 
+from mnist_edge_runtime.errors import RuntimeInputError
+
 UNIT = """\
 # mnist-edge-runtime serve as a systemd service. Install:
 #   mnist-edge-runtime serve ... --systemd-unit | sudo tee /etc/systemd/system/mnist-edge.service
@@ -68,6 +70,12 @@ def systemd_unit(args: argparse.Namespace, model: Path) -> str:
     exec_line = exec_line.replace("\\", "\\\\").replace("%", "%%").replace("$", "$$")
     # The user who owns the virtual environment runs it (it can read its files: a home folder is
     # private on Raspberry Pi OS); a user made up by systemd where that is root (say in /opt).
-    owner = pwd.getpwuid(Path(sys.prefix).stat().st_uid).pw_name
+    prefix = Path(sys.prefix).resolve()
+    owner = pwd.getpwuid(prefix.stat().st_uid).pw_name
+    if owner == "root" and prefix.parts[1:2] in (("root",), ("home",)):
+        raise RuntimeInputError(
+            f"{prefix}: a service user made up by systemd cannot read a home folder; install the "
+            "runtime elsewhere (say /opt/mnist-edge) or as the user who will run the service"
+        )
     user = "DynamicUser=yes" if owner == "root" else f"User={owner}"
     return UNIT.format(model=model.name, command=exec_line, user=user)
