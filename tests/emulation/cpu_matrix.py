@@ -295,7 +295,7 @@ def compare_forms(setup: Setup, paths: dict, digits: int) -> list[str]:
     differ = []
     with tempfile.TemporaryDirectory() as tmp:
         outputs = {}
-        for cpu in [c for c in CPUS if c.emulated_arch != "aarch64"]:
+        for cpu in [c for c in CPUS if c.emulated_arch in (None, "x86_64")]:
             command, env = command_for(cpu, setup, paths["qemu"], paths["sysroot"], None)
             outputs[cpu.name] = Path(tmp, f"forms-{cpu.qemu_cpu}.npz")
             run([*command, str(HERE / "dump_forms.py"), str(outputs[cpu.name]), str(digits)], env)
