@@ -99,11 +99,13 @@ def guarded_protocol(header_timeout: float, gate: ConnectionGate, write_timeout:
                 # Closed but not yet gone (a client that does not read what it is sent) first,
                 # then the connection that has waited longest for its request.
                 idle = [c for c in self.connections if c is not self and not c.evicted and c.evictable()]
-                if not idle:
+                victim = min(
+                    idle, key=lambda c: (not c.transport.is_closing(), c.waiting_since), default=None
+                )
+                if victim is None:  # every other connection is at work: refuse this one
                     self.evicted = True
-                    transport.abort()  # every connection is at work: refuse this one
+                    transport.abort()
                     return
-                victim = min(idle, key=lambda c: (not c.transport.is_closing(), c.waiting_since))
                 victim.evicted = True
                 victim.disarm()
                 victim.transport.abort()  # at once: close() would wait for its unread data

@@ -136,6 +136,9 @@ def test_idle_connections_beyond_the_cap_do_not_lock_others_out():
             if i % 2:
                 s.sendall(b"GET / HTTP/1.1\r\nHo")
             idle.append(s)
+        # Once the server has taken in the flood (its queue holds up to 128 connections not yet
+        # accepted, each of which still closes the longest-waiting idle one, a fresh one too).
+        time.sleep(1.5)
         answered = sum(httpx.get(url + "/healthz", timeout=5).status_code == 200 for _ in range(20))
         descriptors = len(list(__import__("os").listdir(f"/proc/{process.pid}/fd")))
     finally:
