@@ -293,9 +293,12 @@ def main(argv: list[str] | None = None) -> int:
     repository with nothing but Python and pip (no TensorFlow)."""
     import argparse
 
-    parser = argparse.ArgumentParser(
-        prog="python3 -m mnist_edge.package", description=main.__doc__.splitlines()[0]
-    )
+    class OneLineParser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # one line and exit 2, no usage block
+            sys.stderr.write(f"mnist_edge.package: error: {message}\n")
+            raise SystemExit(2)
+
+    parser = OneLineParser(prog="python3 -m mnist_edge.package", description=main.__doc__.splitlines()[0])
     parser.add_argument(
         "--target", required=True, choices=list(TARGETS), help="the device's OS, CPU and Python"
     )
