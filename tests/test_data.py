@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import struct
 
 import numpy as np
 import pytest
 from conftest import idx_bytes, write_idx_dir
 
-from mnist_edge.data import IMAGES_MAGIC, LABELS_MAGIC, load_mnist, parse_idx, sha256_hex
+from mnist_edge.data import BUNDLED_DIR, IMAGES_MAGIC, LABELS_MAGIC, load_mnist, parse_idx, sha256_hex
 from mnist_edge.errors import UserError
 
 
@@ -23,10 +24,38 @@ def test_bundled_data_is_the_genuine_mnist(mnist):
     assert len(mnist.checksums) == 4
 
 
+def read_idx_file(name: str) -> np.ndarray:
+    """An IDX file of the bundled copy, read here without the loader under test: gzip, a big-endian
+    header, then the bytes in file order."""
+    raw = gzip.decompress((BUNDLED_DIR / name).read_bytes())
+    magic, count = struct.unpack(">II", raw[:8])
+    if magic == IMAGES_MAGIC:
+        rows, columns = struct.unpack(">II", raw[8:16])
+        return np.frombuffer(raw, np.uint8, offset=16).reshape(count, rows, columns)
+    return np.frombuffer(raw, np.uint8, offset=8).reshape(count)
+
+
 def test_validation_split_is_the_end_of_the_training_set(mnist):
-    # Nothing of the test set leaks into training or validation.
-    assert mnist.validation.labels[-1] == load_mnist().validation.labels[-1]
-    assert not np.shares_memory(mnist.validation.images, mnist.test.images)
+    images = read_idx_file("train-images-idx3-ubyte.gz")
+    labels = read_idx_file("train-labels-idx1-ubyte.gz")
+    assert len(images) == len(labels) == 60000
+    # Training is the first 55,000 images in file order, validation the last 5,000, nothing else.
+    np.testing.assert_array_equal(mnist.train.images, images[:55000])
+    np.testing.assert_array_equal(mnist.train.labels, labels[:55000])
+    np.testing.assert_array_equal(mnist.validation.images, images[55000:])
+    np.testing.assert_array_equal(mnist.validation.labels, labels[55000:])
+    np.testing.assert_array_equal(mnist.test.images, read_idx_file("t10k-images-idx3-ubyte.gz"))
+    np.testing.assert_array_equal(mnist.test.labels, read_idx_file("t10k-labels-idx1-ubyte.gz"))
+
+
+def test_no_test_image_is_in_training_or_validation(mnist):
+    # Nothing of the test set leaks into training or validation: no test image is byte for byte
+    # one of theirs (MNIST has no such duplicate, so any would be a leak), nor shares their memory.
+    test = {image.tobytes() for image in mnist.test.images}
+    assert len(test) == 10000
+    for split in (mnist.train, mnist.validation):
+        assert not any(image.tobytes() in test for image in split.images)
+        assert not np.shares_memory(split.images, mnist.test.images)
 
 
 @pytest.mark.parametrize("compress", [True, False])
