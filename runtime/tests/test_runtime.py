@@ -320,16 +320,44 @@ def test_cli_usage_errors(args, message):
     assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
 
 
+def table_columns(text: str) -> list[dict[str, str]]:
+    """predict's table read by its header: one {column: cell} per row, a cell running from its
+    header's first character to the next header's."""
+    header, *rows = text.splitlines()
+    names = ["file", "predicted", "confidence", "2nd best", "sure"]
+    starts = [header.index(name) for name in names]
+    assert starts == sorted(starts) and starts[0] == 0, header
+    bounds = list(zip(starts, [*starts[1:], None]))
+    return [{name: row[a:b].strip() for name, (a, b) in zip(names, bounds)} for row in rows]
+
+
 def test_cli_predict_table_and_json(tmp_path, test_set):
     from PIL import Image
 
-    path = tmp_path / "seven.png"
-    Image.fromarray(test_set[0][0]).save(path)
-    done = run_cli("predict", str(path), "--model", str(INT8), "--json")
+    from mnist_edge_runtime.classifier import format_confidence
+
+    # Two different digits, in files whose names hold a digit of their own: only the column may answer.
+    files = []
+    for index in (0, 1):
+        path = tmp_path / f"{index}-digit-7.png"
+        Image.fromarray(test_set[0][index]).save(path)
+        files.append(path)
+    assert test_set[1][0] != test_set[1][1]
+    done = run_cli("predict", *map(str, files), "--model", str(INT8), "--json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)[0]["digit"] == int(test_set[1][0])
-    table = run_cli("predict", str(path), "--model", str(INT8))
-    assert "2nd best" in table.stdout and str(int(test_set[1][0])) in table.stdout
+    answers = json.loads(done.stdout)
+    assert [a["digit"] for a in answers] == [int(test_set[1][0]), int(test_set[1][1])]
+    table = run_cli("predict", *map(str, files), "--model", str(INT8))
+    assert table.returncode == 0, table.stderr
+    rows = table_columns(table.stdout)
+    assert [row["file"] for row in rows] == list(map(str, files))
+    # The other cells against the library's own answers (the JSON's figures are rounded).
+    for row, answer in zip(rows, Classifier.open(INT8).predict(files), strict=True):
+        assert row["predicted"] == str(answer.digit)
+        assert row["confidence"] == format_confidence(answer.confidence)
+        assert row["2nd best"] == f"{answer.runner_up} ({format_confidence(answer.runner_up_confidence)})"
+        assert row["sure"] == ("yes" if answer.sure else f"no: {answer.doubt}")
+    assert [row["predicted"] for row in rows] == [str(a["digit"]) for a in answers]
 
 
 def test_bench_reports_latency_throughput_memory():
