@@ -16,7 +16,13 @@ from conftest import BUNDLE, TEST_IMAGES, TEST_LABELS
 from synthetic import fine_pen_on_ruled_paper, paper_photo
 
 from mnist_edge_runtime.backends import open_model
-from mnist_edge_runtime.bundle import parity_tolerance, read_manifest
+from mnist_edge_runtime.bundle import (
+    ORIGINAL_ACCURACY,
+    PARITY_TOLERANCE,
+    parity_tolerance,
+    parity_verdict,
+    read_manifest,
+)
 from mnist_edge_runtime.classifier import Classifier
 from mnist_edge_runtime.cli import main
 from mnist_edge_runtime.errors import RuntimeInputError
@@ -394,6 +400,136 @@ def test_main_returns_exit_code_for_parity_failure(bundle_copy, monkeypatch, cap
     recorded = manifest["artifacts"]["flat.int8.tflite"]["validation"]["measured_on"]
     assert f"this machine:         {one_line(describe_machine())}" in out
     assert f"manifest measured on: {one_line(recorded)}" in out
+
+
+def share_right(right: int, images: int = 10000) -> float:
+    """An accuracy as eval computes it: the mean of a boolean array."""
+    return float(np.mean(np.arange(images) < right))
+
+
+@pytest.mark.parametrize("model", sorted(ORIGINAL_ACCURACY))
+@pytest.mark.parametrize("tolerance", [0.0, PARITY_TOLERANCE])
+def test_parity_verdict_boundaries(model, tolerance):
+    """Exactly the manifest's figure less the tolerance passes, one image fewer fails; the same at
+    the original project's figure. For every figure a 10,000-image manifest can hold above it."""
+    allowed = round(tolerance * 10000)  # images the tolerance lets go
+    original = round(ORIGINAL_ACCURACY[model] * 10000)
+    assert share_right(original) == ORIGINAL_ACCURACY[model]
+    for manifest in range(original + allowed, 10001):
+        ok, problems = parity_verdict(
+            model, share_right(manifest - allowed), share_right(manifest), tolerance
+        )
+        assert ok and not problems, (manifest, problems)
+        ok, problems = parity_verdict(
+            model, share_right(manifest - allowed - 1), share_right(manifest), tolerance
+        )
+        assert not ok and any(p.startswith("below its manifest accuracy") for p in problems), manifest
+    assert parity_verdict(model, share_right(original), None, tolerance) == (True, [])
+    ok, problems = parity_verdict(model, share_right(original - 1), None, tolerance)
+    assert not ok and problems == [f"below the original {ORIGINAL_ACCURACY[model]:.2%}"]
+
+
+def eval_flat_int8(bundle: Path, *options: str) -> tuple[int, str]:
+    """``eval`` of the bundle's flat.int8.tflite on the test set: exit code and printed text."""
+    model = bundle / "flat.int8.tflite"
+    args = ["eval", "--model", str(model), "--images", str(TEST_IMAGES), "--labels", str(TEST_LABELS)]
+    done = subprocess.run(
+        [sys.executable, "-m", "mnist_edge_runtime", *args, *options],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert not done.stderr, done.stderr
+    return done.returncode, done.stdout
+
+
+def claim(bundle: Path, accuracy: float) -> None:
+    """Make the manifest claim ``accuracy`` for flat.int8.tflite (nothing else changes)."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["artifacts"]["flat.int8.tflite"]["validation"]["accuracy"] = accuracy
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+
+
+def parity_cells(text: str) -> list[str]:
+    """The parity column of eval's table."""
+    lines = text.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("artifact"))
+    start = lines[header].index("parity")
+    return [line[start:] for line in lines[header + 1 :]]
+
+
+def test_eval_passes_at_the_tolerance_exactly_and_fails_one_image_below(bundle_copy):
+    code, out = eval_flat_int8(bundle_copy, "--json")
+    row = json.loads(out)[0]
+    assert code == 0 and row["parity"] == "pass" and row["images"] == 10000
+    right = round(row["accuracy"] * 10000)
+    allowed = round(parity_tolerance(row["backend"], "int8") * 10000)
+    assert allowed == {"litert": 0, "tflite-runtime": 5}[row["backend"]]  # exact on the manifest's own
+    assert right - 1 >= round(ORIGINAL_ACCURACY["flat"] * 10000)  # only the manifest's figure decides
+    claim(bundle_copy, share_right(right + allowed))  # what this device measures, less the tolerance
+    code, out = eval_flat_int8(bundle_copy)
+    assert (code, parity_cells(out)) == (0, ["pass"])
+    claim(bundle_copy, share_right(right + allowed + 1))  # one image more than this device gets right
+    code, out = eval_flat_int8(bundle_copy)
+    assert code == 1 and len(cells := parity_cells(out)) == 1
+    assert cells[0].startswith("FAIL: below its manifest accuracy"), cells
+
+
+@pytest.mark.parametrize("claimed", ["measured", 0.9999])
+def test_eval_with_a_limit_never_gives_a_verdict(bundle_copy, claimed):
+    """--limit measures part of the test set: never "pass" (nor FAIL), even where the part's accuracy
+    is above the manifest's, and exit 0; all 10,000 images again give the verdict."""
+    if claimed != "measured":
+        claim(bundle_copy, claimed)
+    for limit in ("100", "9999"):
+        code, out = eval_flat_int8(bundle_copy, "--limit", limit)
+        assert (code, parity_cells(out)) == (0, ["n/a (not the manifest's test set)"]), limit
+        code, out = eval_flat_int8(bundle_copy, "--limit", limit, "--json")
+        assert code == 0 and json.loads(out)[0]["parity"] == "n/a (not the manifest's test set)"
+    code, out = eval_flat_int8(bundle_copy, "--limit", "10000")
+    if claimed == "measured":
+        assert (code, parity_cells(out)) == (0, ["pass"])
+    else:
+        assert code == 1 and parity_cells(out)[0].startswith("FAIL"), out
+
+
+def test_ctrl_c_exits_130_with_one_line(tmp_path):
+    """SIGINT while eval is inside its command (reading its images from a pipe nobody writes)."""
+    import errno
+    import signal
+    import time
+
+    pipe = tmp_path / "images.idx"
+    os.mkfifo(pipe)
+    args = ["eval", "--model", str(INT8), "--images", str(pipe), "--labels", str(TEST_LABELS)]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mnist_edge_runtime", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    writer = None
+    try:
+        # The pipe opens for writing once eval has opened it for reading: from then on eval waits
+        # inside the command for bytes that never come.
+        deadline = time.monotonic() + 120
+        while writer is None:
+            try:
+                writer = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError as exc:
+                if exc.errno != errno.ENXIO or process.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if writer is not None:
+            os.close(writer)
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 130, err
+    assert err.splitlines() == ["mnist-edge-runtime: interrupted"] and out == ""
 
 
 X86_CPUINFO = """processor\t: 0
