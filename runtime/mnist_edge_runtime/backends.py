@@ -7,6 +7,9 @@ when nothing smaller is present); ``.onnx`` files run on onnxruntime.
 A model's input may be float32 (pixels / 255) or quantized uint8/int8; the
 quantization parameters stored in the model say how raw pixels map to it, so
 callers always hand over plain uint8 images and get float scores back.
+
+A model file that carries its own digest (every file mnist-edge exports) is checked against it
+before any interpreter sees it (``read_model_file``); a mismatch is refused.
 """
 
 from __future__ import annotations
@@ -20,7 +23,12 @@ from pathlib import Path
 import numpy as np
 
 from mnist_edge_runtime.errors import RuntimeInputError
-from mnist_edge_runtime.metadata import OUTPUT_METADATA, parse_output_metadata, tflite_metadata
+from mnist_edge_runtime.metadata import (
+    OUTPUT_METADATA,
+    digest_problem,
+    parse_output_metadata,
+    tflite_metadata,
+)
 from mnist_edge_runtime.quiet import native_stderr_silenced
 
 TFLITE_BACKENDS = ("litert", "tflite-runtime", "tensorflow")
@@ -106,6 +114,7 @@ class TFLiteModel:
 
     def __init__(self, path: Path, backend: str | None = None, threads: int | None = None):
         self.backend, interpreter_class = _tflite_interpreter(backend)
+        content = read_model_file(path)
         try:
             with native_stderr_silenced():  # the XNNPACK delegate announces itself at the first allocation
                 self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
@@ -118,9 +127,7 @@ class TFLiteModel:
         self.input = _tflite_spec(inp)
         self.output = _tflite_spec(out)
         self.activation = None  # set by the caller from output_metadata (or a manifest)
-        self.output_metadata = parse_output_metadata(
-            tflite_metadata(Path(path).read_bytes()).get(OUTPUT_METADATA)
-        )
+        self.output_metadata = parse_output_metadata(tflite_metadata(content).get(OUTPUT_METADATA))
         self._batch = int(inp["shape"][0])
         # One interpreter runs one call at a time: its tensors are shared state, so threads
         # sharing this model take turns (results are the same as single-threaded calls).
@@ -195,6 +202,7 @@ class OnnxModel:
             raise RuntimeInputError(
                 "onnxruntime is not installed: pip install 'mnist-edge-runtime[onnx]'"
             ) from None
+        read_model_file(path)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
@@ -219,6 +227,24 @@ class OnnxModel:
 
     def scores(self, images: np.ndarray) -> np.ndarray:
         return output_to_scores(self.run(pixels_to_input(images, self.input)), self.output, self.activation)
+
+
+def read_model_file(path: Path) -> bytes:
+    """The file's bytes, refused if it carries a digest (mnist-edge's exports do) that they do not match.
+
+    Bit rot in a model copied without its manifest would otherwise still be answered, and
+    tflite-runtime 2.14 can even crash on it: the check comes before any interpreter reads the file.
+    """
+    try:
+        content = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise RuntimeInputError(f"{path}: no such model file") from None
+    except OSError as exc:
+        raise RuntimeInputError(f"{path}: cannot read the model file ({exc.strerror})") from None
+    problem = digest_problem(content)
+    if problem:
+        raise RuntimeInputError(f"{path}: damaged model file ({problem})")
+    return content
 
 
 def missing_backend(path: Path) -> str | None:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_edge_runtime.backends import OnnxModel, TFLiteModel, open_model, predict_scores
-from mnist_edge_runtime.bundle import check_model_file
+from mnist_edge_runtime.backends import OnnxModel, TFLiteModel, open_model, predict_scores, read_model_file
+from mnist_edge_runtime.bundle import MANIFEST, check_model_file
 from mnist_edge_runtime.errors import RuntimeInputError
 from mnist_edge_runtime.preprocess import as_mnist_batch
 from mnist_edge_runtime.verdict import BLANK, doubt
@@ -81,7 +81,9 @@ def predictions_from_scores(scores: np.ndarray, images: np.ndarray | None = None
 
 
 class Classifier:
-    """A checked model on a backend. ``Classifier.open(path)`` verifies the file before loading it.
+    """A checked model on a backend. ``Classifier.open(path)`` verifies the file before loading it:
+    against its manifest entry when a manifest lies beside it, and against the digest the file
+    carries (every file mnist-edge exports has one), so a damaged copy is refused, never answered.
 
     Scores are probabilities in [0, 1] whenever the model file (mnist-edge writes this into every
     model) or its manifest says what its outputs are; ``output_known`` is False for a foreign
@@ -98,6 +100,10 @@ class Classifier:
     @classmethod
     def open(cls, path: str | Path, backend: str | None = None, threads: int | None = None) -> Classifier:
         path = Path(path)
+        if path.is_file() and not (path.parent / MANIFEST).exists():
+            # Before check_model_file's trial load: a damaged file is refused without being run.
+            # With a manifest, its SHA-256 is checked first and open_model checks the digest.
+            read_model_file(path)
         entry = check_model_file(path, backend)
         model = open_model(path, backend, threads)
         model.activation = output_activation(model.output_metadata, entry)

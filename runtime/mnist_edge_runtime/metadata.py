@@ -8,15 +8,32 @@ activation; the float models output scores already. In a ``.tflite`` file the en
 
 Reading TFLite metadata needs no TFLite package: the few flatbuffer fields involved are read
 here with ``struct``, with every offset checked against the file's size.
+
+Every model mnist-edge exports also carries its own SHA-256 in a second entry, ``DIGEST_METADATA``,
+so that a file copied alone still notices damage: the value is ``mnist_edge.sha256:<64 hex>``,
+the SHA-256 of the whole file with those 64 hex digits read as zeros (``seal_digest`` writes it,
+``digest_problem`` checks it). Every other byte is covered: weights, graph and all metadata, this
+entry's name included. The check needs no parser, TFLite or ONNX: the value is found by its
+prefix in the raw bytes. Since the entry's name is the prefix of its value, the file holds that
+name twice, and no single damaged byte can make a sealed file look like one that was never
+sealed (older exports and foreign models, which still load unchecked).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import struct
 
 OUTPUT_METADATA = "mnist_edge.output"
 ACTIVATIONS = ("sigmoid", "softmax")
+DIGEST_METADATA = "mnist_edge.sha256"
+_DIGEST_PREFIX = f"{DIGEST_METADATA}:".encode()
+_DIGEST_HEX = 64
+# What a digest reads as while it is hashed (and what an exporter writes before ``seal_digest``).
+DIGEST_PLACEHOLDER = f"{DIGEST_METADATA}:{'0' * _DIGEST_HEX}"
+_DIGEST_VALUE = re.compile(rb"[0-9a-f]{64}")
 
 # Field numbers in TFLite's schema.fbs: Model.buffers = 4, Model.metadata = 6;
 # Metadata.name = 0, Metadata.buffer = 1; Buffer.data = 0.
@@ -94,3 +111,53 @@ def _tflite_metadata(content: bytes):
         data_start, data_length = vector(data_field)
         name = content[name_start : name_start + name_length].decode()
         yield name, content[data_start : data_start + data_length]
+
+
+def digest_problem(content: bytes) -> str | None:
+    """Why ``content`` is refused by the digest it carries; None if it matches or carries none."""
+    if DIGEST_METADATA.encode() not in content:
+        return None  # never sealed: an older export or a foreign model
+    places = _digest_places(content)
+    if len(places) != 1:
+        return "its digest entry is damaged" if not places else "it carries more than one digest"
+    start = places[0]
+    written = bytes(content[start : start + _DIGEST_HEX])
+    if not _DIGEST_VALUE.fullmatch(written):
+        return "its digest entry is damaged"
+    if _masked_sha256(content, start) != written.decode():
+        return "its SHA-256 does not match the digest it carries"
+    return None
+
+
+def seal_digest(content: bytes) -> bytes:
+    """``content`` with its one digest entry (``DIGEST_PLACEHOLDER`` or an old value) set to its SHA-256.
+
+    The value keeps its length, so no offset in the file moves: the bytes hashed are the bytes
+    written, apart from the 64 hex digits themselves.
+    """
+    places = _digest_places(content)
+    if len(places) != 1:
+        raise ValueError(f"expected one {DIGEST_METADATA} entry to seal, found {len(places)}")
+    start = places[0]
+    sealed = bytearray(content)
+    sealed[start : start + _DIGEST_HEX] = _masked_sha256(content, start).encode()
+    return bytes(sealed)
+
+
+def _digest_places(content: bytes) -> list[int]:
+    """Where the 64 hex digits of each ``mnist_edge.sha256:`` value start (as many as it holds)."""
+    places, at = [], content.find(_DIGEST_PREFIX)
+    while at >= 0:
+        start = at + len(_DIGEST_PREFIX)
+        if start + _DIGEST_HEX <= len(content):
+            places.append(start)
+        at = content.find(_DIGEST_PREFIX, at + 1)
+    return places
+
+
+def _masked_sha256(content: bytes, start: int) -> str:
+    view = memoryview(content)
+    digest = hashlib.sha256(view[:start])
+    digest.update(b"0" * _DIGEST_HEX)
+    digest.update(view[start + _DIGEST_HEX :])
+    return digest.hexdigest()
