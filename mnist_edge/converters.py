@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from mnist_edge_runtime.metadata import OUTPUT_METADATA
+from mnist_edge_runtime.metadata import DIGEST_METADATA, DIGEST_PLACEHOLDER, OUTPUT_METADATA, seal_digest
 from mnist_edge_runtime.quiet import native_stderr_silenced
 
 from mnist_edge.data import Mnist
@@ -181,30 +181,61 @@ def without_final_activation(proto):
 
 
 def with_output_metadata(fmt: str, content: bytes, model: str, outputs_logits: bool) -> bytes:
-    """Write into the model file what its output is (see mnist_edge_runtime.metadata)."""
+    """Write into the model file what its output is, and then its digest (see mnist_edge_runtime.metadata)."""
     value = json.dumps(
         {"outputs": "logits", "activation": OUTPUT_ACTIVATION[model]}
         if outputs_logits
         else {"outputs": "scores", "activation": None}
     )
+    return seal_digest(
+        with_metadata(fmt, content, {OUTPUT_METADATA: value, DIGEST_METADATA: DIGEST_PLACEHOLDER})
+    )
+
+
+def with_digest(fmt: str, content: bytes) -> bytes:
+    """The model file with its digest written (or rewritten), everything else as it was.
+
+    For a file exported before models carried a digest, this gives the bytes an export makes
+    now: the digest entry is added last, as ``with_output_metadata`` adds it.
+    """
+    return seal_digest(with_metadata(fmt, content, {DIGEST_METADATA: DIGEST_PLACEHOLDER}))
+
+
+def with_metadata(fmt: str, content: bytes, entries: dict[str, str]) -> bytes:
+    """The model file with these metadata entries set: an existing one of the same name gets the
+    new value, the others are added in order (a TFLite ``Metadata`` buffer, an ONNX ``metadata_props`` key)."""
     if fmt == "onnx":
         import onnx
 
         proto = onnx.load_from_string(content)
-        entry = proto.metadata_props.add()
-        entry.key, entry.value = OUTPUT_METADATA, value
+        existing = {entry.key: entry for entry in proto.metadata_props}
+        for key, value in entries.items():
+            entry = existing.get(key) or proto.metadata_props.add()
+            entry.key, entry.value = key, value
         return proto.SerializeToString()
+    if fmt != "tflite":
+        raise ValueError(f"no metadata for format {fmt!r}")
     from tensorflow.lite.python import schema_py_generated as schema
     from tensorflow.lite.tools import flatbuffer_utils
 
     model_object = flatbuffer_utils.convert_bytearray_to_object(bytearray(content))
-    buffer = schema.BufferT()
-    buffer.data = list(value.encode())
-    model_object.buffers.append(buffer)
-    entry = schema.MetadataT()
-    entry.name, entry.buffer = OUTPUT_METADATA, len(model_object.buffers) - 1
-    model_object.metadata = [*(model_object.metadata or []), entry]
+    model_object.metadata = list(model_object.metadata or [])
+    existing = {_text(entry.name): entry for entry in model_object.metadata}
+    for name, value in entries.items():
+        buffer = schema.BufferT()
+        buffer.data = list(value.encode())
+        if name in existing:
+            model_object.buffers[existing[name].buffer] = buffer
+            continue
+        model_object.buffers.append(buffer)
+        entry = schema.MetadataT()
+        entry.name, entry.buffer = name, len(model_object.buffers) - 1
+        model_object.metadata.append(entry)
     return bytes(flatbuffer_utils.convert_object_to_bytearray(model_object))
+
+
+def _text(name: str | bytes | None) -> str | None:
+    return name.decode() if isinstance(name, bytes) else name
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mnist_edge_runtime.bundle import read_manifest, sha256_file
 from mnist_edge_runtime.errors import RuntimeInputError
@@ -31,6 +32,9 @@ from mnist_edge.files import write_json_atomically
 from mnist_edge.models import OUTPUT_ACTIVATION
 from mnist_edge.validate import Gates, Validation
 from mnist_edge.versions import package_versions
+
+if TYPE_CHECKING:
+    from mnist_edge.tflm import MicroModel
 
 
 def new_staging(bundle: Path) -> Path:
@@ -221,7 +225,7 @@ def write_manifest(
                 "created": created,
             }
         if artifact.fmt.format == "tflm":
-            entry["tflm"] = _micro_summary(job, path, staging)
+            entry["tflm"] = micro_summary(job.micro["description"], path, staging)
         artifacts[artifact.filename] = entry
     write_json_atomically(
         staging / "manifest.json",
@@ -243,12 +247,11 @@ def _model_file_of(artifact: ExportedArtifact, path: Path) -> Iterator[Path]:
         yield model_file
 
 
-def _micro_summary(job: ExportJob, path: Path, staging: Path) -> dict:
-    """The microcontroller figures of a TFLM artifact, for the manifest."""
+def micro_summary(micro: MicroModel, path: Path, staging: Path) -> dict:
+    """The microcontroller figures of a TFLM artifact (``micro``: its ``tflm.MicroModel``), for the manifest."""
     from mnist_edge import tflm
 
-    micro = job.micro["description"]
-    header = staging / tflm_header_name(job.model_name)
+    header = staging / tflm_header_name(micro.name)
     return {
         "header": {"file": header.name, "sha256": sha256_file(header), "bytes": header.stat().st_size},
         "model_bytes": len(micro.model),
