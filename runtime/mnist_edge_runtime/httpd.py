@@ -13,12 +13,14 @@ freed memory back. What is added here:
   is cut off after 30 s;
   a hard ceiling, counted at ``accept()``, keeps a flood from ever exhausting the descriptors;
 * ``accept()`` errors, and the warnings a client can cause at will, logged at most once a minute;
+  a request cancelled by a stop logged in one line, not with a traceback;
 * a bounded graceful stop, and a second signal that stops at once;
 * glibc malloc told to return big blocks to the system (``tune_malloc``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import ctypes.util
 import logging
@@ -220,11 +222,24 @@ class OncePerMinute(logging.Filter):
         return True
 
 
+class CancelledInOneLine(logging.Filter):
+    """A request that a stop cancels is one warning line, not uvicorn's error with a traceback
+    (any client with an upload in progress at a restart would put 40 lines in the journal)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            record.msg, record.args = "a request in flight was cancelled: the server is stopping", ()
+            record.exc_info = record.exc_text = None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def quiet_floods() -> None:
-    """Messages a client can cause at will are logged at most once a minute."""
+    """Messages a client can cause at will are logged at most once a minute, and in one line."""
     logging.getLogger("asyncio").addFilter(OncePerMinute("accept"))
     for text in ("Invalid HTTP request", "Unsupported upgrade", "No supported WebSocket"):
         logging.getLogger("uvicorn.error").addFilter(OncePerMinute(text))
+    logging.getLogger("uvicorn.error").addFilter(CancelledInOneLine())
 
 
 _LIBC = None

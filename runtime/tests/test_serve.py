@@ -12,6 +12,7 @@ import zlib
 import numpy as np
 import pytest
 from conftest import BUNDLE, MNIST
+from serving import PATIENCE, wait_until
 
 pytest.importorskip("starlette")
 pytest.importorskip("httpx")
@@ -211,7 +212,7 @@ def test_requests_over_the_in_flight_limit_get_503(classifier, validation):
     original = classifier.scores
 
     def slow_scores(images, batch_size=256):
-        release.wait(10)
+        release.wait(PATIENCE)
         return original(images, batch_size)
 
     classifier.scores = slow_scores
@@ -224,13 +225,14 @@ def test_requests_over_the_in_flight_limit_get_503(classifier, validation):
                 )
             )
             t.start()
-            for _ in range(100):  # until the first request is in flight
-                if c.get("/healthz").json()["in_flight"] == 1:
-                    break
-                threading.Event().wait(0.02)
-            busy = c.post("/api/predict", json={"image": validation[0][1].tolist()})
-            release.set()
-            t.join()
+            try:
+                wait_until(
+                    lambda: c.get("/healthz").json()["in_flight"] == 1, "the first request was in flight"
+                )
+                busy = c.post("/api/predict", json={"image": validation[0][1].tolist()})
+            finally:
+                release.set()
+                t.join()
         assert busy.status_code == 503 and busy.headers["retry-after"] == "1"
         assert first["r"].status_code == 200
     finally:
