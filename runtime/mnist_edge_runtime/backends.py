@@ -113,8 +113,8 @@ class TFLiteModel:
     """One ``.tflite`` model on one interpreter; the batch size follows the input."""
 
     def __init__(self, path: Path, backend: str | None = None, threads: int | None = None):
+        content = read_model_file(path)  # damage is refused whatever the backend
         self.backend, interpreter_class = _tflite_interpreter(backend)
-        content = read_model_file(path)
         try:
             with native_stderr_silenced():  # the XNNPACK delegate announces itself at the first allocation
                 self.interpreter = interpreter_class(model_path=str(path), num_threads=threads)
@@ -196,13 +196,13 @@ class OnnxModel:
     backend = "onnxruntime"
 
     def __init__(self, path: Path, threads: int | None = None):
+        read_model_file(path)  # damage is refused whatever the backend
         try:
             import onnxruntime as ort
         except ImportError:
             raise RuntimeInputError(
                 "onnxruntime is not installed: pip install 'mnist-edge-runtime[onnx]'"
             ) from None
-        read_model_file(path)
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
