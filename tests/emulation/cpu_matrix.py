@@ -12,8 +12,9 @@ the first N test images (default 2,000) in each interpreter set-up on:
 * this machine's CPU, natively (the reference);
 * an SSE4.2-only x86_64 CPU (``qemu-x86_64 -cpu Nehalem``) and an AVX2 one (``-cpu Haswell-noTSX``);
   qemu's TCG has no AVX-512 or VNNI, so those paths are covered only where the native CPU has them;
-* a Raspberry Pi 4 core (``qemu-aarch64 -cpu cortex-a72``, no dot-product instructions) with
-  Debian's aarch64 Python and the aarch64 wheels of the very versions the x86_64 Python has;
+* a Raspberry Pi 4 core (``qemu-aarch64 -cpu cortex-a72``, no dot-product instructions) and a
+  Raspberry Pi 5 core (``-cpu cortex-a76``, with them), with Debian's aarch64 Python and the
+  aarch64 wheels of the very versions the x86_64 Python has;
 * for tflite-runtime, a 32-bit ARMv7 core (``qemu-arm -cpu cortex-a7``: 32-bit Raspberry Pi OS)
   with Debian bookworm's armhf Python 3.11 and python3-numpy 1.24 (PyPI has no armv7l numpy).
 
@@ -71,11 +72,14 @@ class Setup:
     arm: bool = True  # also run on the emulated Cortex-A72 (needs aarch64 wheels)
     armv7: bool = False  # also on an emulated 32-bit Cortex-A7 (armv7l wheels, Debian's numpy)
 
-    def cpus(self) -> list[Cpu]:
+    def cpus(self, only: list[str] | None = None) -> list[Cpu]:
+        """The native CPU first, then each emulated class this set-up runs on (those whose name
+        contains one of ``only``, when given)."""
         wanted = (
             {None, "x86_64"} | ({"aarch64"} if self.arm else set()) | ({"armv7l"} if self.armv7 else set())
         )
-        return [cpu for cpu in CPUS if cpu.emulated_arch in wanted]
+        chosen = [cpu for cpu in CPUS if cpu.emulated_arch in wanted]
+        return [c for c in chosen if c.emulated_arch is None or not only or any(o in c.name for o in only)]
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,9 @@ CPUS = [
     Cpu("x86_64 Nehalem (SSE4.2, no AVX)", "x86_64", "Nehalem", "NEHALEM"),
     Cpu("x86_64 Haswell (AVX2, FMA)", "x86_64", "Haswell-noTSX", "HASWELL"),
     Cpu("aarch64 Cortex-A72 (Pi 4)", "aarch64", "cortex-a72", "CORTEXA72"),
+    # The Pi 5's core has the dot-product instructions (SDOT/UDOT) that XNNPACK's int8 kernels
+    # take when present: another code path from the Pi 4's. OpenBLAS names it as the Neoverse N1.
+    Cpu("aarch64 Cortex-A76 (Pi 5)", "aarch64", "cortex-a76", "NEOVERSEN1"),
     Cpu("armv7l Cortex-A7 (32-bit Raspberry Pi OS)", "armv7l", "cortex-a7", "ARMV7"),
 ]
 
@@ -212,6 +219,11 @@ def main() -> int:
     parser.add_argument("--tflm-python", help="the toolchain's Python, to add the TFLM C sources")
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--md", type=Path, help="also write the results as a Markdown table here")
+    parser.add_argument(
+        "--cpu", action="append", metavar="TEXT",
+        help="run only the emulated classes whose name contains TEXT (repeatable; e.g. A76, Haswell)",
+    )  # fmt: skip
     parser.add_argument(
         "--forms", type=int, default=0, metavar="N",
         help="also compare preprocessing's 28x28 output for N validation digits per input form (x86)",
@@ -261,12 +273,12 @@ def main() -> int:
                 dump_scores, cpu, setup, paths, args.images, Path(tmp, f"{setup.name}-{cpu.qemu_cpu}.npz")
             )
             for setup in setups
-            for cpu in setup.cpus()
+            for cpu in setup.cpus(args.cpu)
         }
         for setup in setups:
             reference, _ = jobs[(setup.name, "native")].result()
             tolerance = parity_tolerance(setup.name, "int8")
-            for cpu in setup.cpus()[1:]:
+            for cpu in setup.cpus(args.cpu)[1:]:
                 scores, seconds = jobs[(setup.name, cpu.name)].result()
                 for model in setup.models:
                     row = {"interpreter": setup.name, "versions": versions[setup.name], "cpu": cpu.name}
@@ -277,6 +289,8 @@ def main() -> int:
     if args.json:
         result = {"native": native, "images": args.images, "rows": rows}
         args.json.write_text(json.dumps(result, indent=2) + "\n")
+    if args.md:
+        args.md.write_text(markdown(native, args.images, rows, " ".join(sys.argv[1:])))
     failed = [r for r in rows if r["top1_differences"] > r["allowed_differences"]]
     identical = all(r["top1_differences"] == 0 for r in rows)
     print(
@@ -309,6 +323,48 @@ def compare_forms(setup: Setup, paths: dict, digits: int) -> list[str]:
             )
             differ += [name] if changed else []
     return differ
+
+
+def markdown(native: dict, images: int, rows: list[dict], command: str) -> str:
+    """The results as one table: a row per interpreter and artifact, a column per emulated CPU."""
+    cpu = native["cpu"]
+    columns = list(dict.fromkeys(r["cpu"] for r in rows))
+    artifacts = list(dict.fromkeys((r["interpreter"], r["artifact"]) for r in rows))
+    cells = {(r["interpreter"], r["artifact"], r["cpu"]): r for r in rows}
+
+    def cell(r: dict | None) -> str:
+        if r is None:
+            return "not run"
+        if r["top1_differences"]:
+            same = f"**{r['top1_differences']} differ** ({r['accuracy']:.2%})"
+        else:
+            same = "same top-1"
+        exact = "bit-identical" if r["bit_identical"] else f"scores ±{r['max_abs_score_diff']:.2g}"
+        return f"{same}; {exact}"
+
+    lines = [
+        "# Instruction-set matrix",
+        "",
+        f"Native CPU: {cpu['model']} ({cpu['machine']}; {' '.join(cpu['features'])}); {images} MNIST test",
+        f"images. Command: `python tests/emulation/cpu_matrix.py {command}`.",
+        "",
+        "Each cell compares the emulated CPU's run with the native run of the same interpreter: "
+        '"same top-1" means every prediction is the same, "bit-identical" that every score is too, '
+        '"scores ±x" the largest score difference.',
+        "",
+        "| interpreter | artifact | native accuracy | " + " | ".join(columns) + " |",
+        "| --- | --- | ---: | " + " | ".join("---" for _ in columns) + " |",
+    ]
+    for interpreter, artifact in artifacts:
+        first = next(r for r in rows if (r["interpreter"], r["artifact"]) == (interpreter, artifact))
+        onnx = artifact.endswith(".onnx")  # runs on onnxruntime whatever the set-up's .tflite interpreter
+        version = " ".join(
+            f"{k} {v}" for k, v in first["versions"].items() if k != "numpy" and (k == "onnxruntime") == onnx
+        )
+        row = [version, artifact, f"{first['accuracy_native']:.2%}"]
+        row += [cell(cells.get((interpreter, artifact, c))) for c in columns]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _print_row(r: dict) -> None:
