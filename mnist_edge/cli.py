@@ -61,7 +61,7 @@ OldOut = Annotated[Path | None, typer.Option("--out", hidden=True, help="Old nam
 
 
 def user_errors(command: Callable) -> Callable:
-    """Turn a user's error raised by a command into one line on stderr and its exit code."""
+    """Turn a user's error raised by a command, or Ctrl-C, into one line on stderr and its exit code."""
 
     @functools.wraps(command)
     def wrapper(*args: object, **kwargs: object) -> object:
@@ -70,6 +70,10 @@ def user_errors(command: Callable) -> Callable:
         except (UserError, RuntimeInputError) as exc:  # the runtime's checks, used by export and report
             print_error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            # Said here: typer turns an interruption into a silent exit 130, never reaching main().
+            sys.stderr.write("mnist-edge: interrupted\n")
+            raise typer.Exit(130) from None
 
     return wrapper
 

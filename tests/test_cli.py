@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from conftest import write_idx_dir
@@ -14,6 +16,7 @@ from typer.testing import CliRunner
 from mnist_edge.cli import app
 
 runner = CliRunner()
+REPO = Path(__file__).resolve().parents[1]
 
 
 def run(*args: str):
@@ -26,7 +29,11 @@ def test_help_lists_the_commands():
     assert "train" in result.output
 
 
-def test_train_from_a_data_dir(tmp_path, mnist):
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist):
+    """`mnist-edge train --model flat --epochs 1` on 200 training images (and the 5,000 of validation):
+    the data folder and the runs folder."""
+    tmp_path = tmp_path_factory.mktemp("trained")
     data = write_idx_dir(
         tmp_path / "data",
         (mnist.train.images[:5200], mnist.train.labels[:5200]),
@@ -36,10 +43,60 @@ def test_train_from_a_data_dir(tmp_path, mnist):
         "train", "--model", "flat", "--epochs", "1", "--data-dir", str(data), "--runs", str(tmp_path / "r")
     )
     assert result.exit_code == 0, result.output
-    record = json.loads((tmp_path / "r" / "flat" / "run.json").read_text())
+    return data, tmp_path / "r"
+
+
+def test_train_from_a_data_dir(trained):
+    _, runs = trained
+    record = json.loads((runs / "flat" / "run.json").read_text())
     assert record["data"]["train"] == 200 and record["data"]["validation"] == 5000
-    assert (tmp_path / "r" / "flat" / "model.keras").is_file()
-    assert not (tmp_path / "r" / "conv2d").exists()
+    assert (runs / "flat" / "model.keras").is_file()
+    assert not (runs / "conv2d").exists()
+
+
+def test_export_exits_1_on_a_failed_gate_and_leaves_the_bundle_as_it_was(trained, tmp_path):
+    """Through the console command: a model far below the original's accuracy fails its gate
+    (float32 artifacts are gated on agreeing with their Keras model; the dynamic-range one on
+    accuracy too)."""
+    from mnist_edge_runtime.bundle import sha256_file
+
+    data, runs = trained
+    bundle = tmp_path / "export"
+    shutil.copytree(REPO / "export", bundle)  # an earlier bundle, with a flat.float32.tflite in it
+    before = {p.name: sha256_file(p) for p in bundle.iterdir()}
+    done = subprocess.run(
+        [
+            sys.executable, "-m", "mnist_edge", "export", "--model", "flat", "--format", "tflite", "--dynamic",
+            "--runs", str(runs), "--bundle", str(bundle), "--data-dir", str(data),
+        ],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("mnist-edge: error:")]
+    assert len(errors) == 1 and "validation failed, bundle left unchanged" in errors[0], done.stderr
+    assert "accuracy >= original 97.46%" in errors[0]  # the dynamic-range model's gate
+    assert "Traceback" not in done.stderr
+    assert {p.name: sha256_file(p) for p in bundle.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["export"]  # no staging folder left
+
+
+def test_ctrl_c_exits_130_with_one_line():
+    """A real SIGINT inside a command (raised while it loads the data): exit 130, one line."""
+    code = (
+        "import os, signal, sys, time\n"
+        "import mnist_edge.data\n"
+        "def interrupted(*args, **kwargs):\n"
+        "    os.kill(os.getpid(), signal.SIGINT)\n"
+        "    time.sleep(60)\n"
+        "mnist_edge.data.load_mnist = interrupted\n"
+        "sys.argv = ['mnist-edge', 'train', '--model', 'flat']\n"
+        "from mnist_edge.cli import main\n"
+        "main()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 130, done.stderr
+    assert done.stderr.splitlines() == ["mnist-edge: interrupted"], done.stderr
+    assert done.stdout == ""
 
 
 @pytest.mark.parametrize(
