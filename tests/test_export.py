@@ -18,7 +18,7 @@ from mnist_edge.errors import GateFailedError, UserError
 from mnist_edge.export import ExportProgress, export_models, load_trained
 from mnist_edge.publish import recover_interrupted_swap
 from mnist_edge.quantize import QatConfig, load_or_train_qat
-from mnist_edge.tflm import RESOLVER_METHODS, bytes_of_c_source
+from mnist_edge.tflm import RESOLVER_METHODS, bytes_of_c_source, micro_scores
 from mnist_edge.train import default_config, train
 from mnist_edge.validate import Gates
 
@@ -96,10 +96,12 @@ def test_export_every_format_writes_a_valid_bundle(tmp_path, small, runs):
     assert int8["input"]["quantization"]["zero_point"] == 0
     assert int8["input"]["quantization"]["scale"] == pytest.approx(1 / 255)
     # Float artifacts match Keras on top-1 wherever Keras is decisive, even for a barely trained
-    # model (a near-tie may swap with the CPU's rounding: validate.Gates.check).
+    # model (a near-tie may swap with the CPU's rounding: validate.Gates.check). The plain
+    # agreement is not asserted: a barely trained model is full of near-ties, and which of them
+    # swap depends on the CPU that trained it and the one that runs it.
     for name in ("flat.float32.tflite", "conv2d.float32.tflite", "conv2d.float32.onnx"):
-        assert manifest["artifacts"][name]["validation"]["passed"]
-        assert manifest["artifacts"][name]["validation"]["agreement"] >= 0.99
+        validation = manifest["artifacts"][name]["validation"]
+        assert validation["passed"] and validation["gates"]["top-1 agreement 100%"], (name, validation)
     # The int8 files really are smaller.
     sizes = {name: entry["bytes"] for name, entry in manifest["artifacts"].items()}
     assert sizes["conv2d.int8.tflite"] < 0.3 * sizes["conv2d.float32.tflite"]
@@ -119,9 +121,7 @@ def test_export_every_format_writes_a_valid_bundle(tmp_path, small, runs):
         assert micro["tflm"]["arena_bytes"] > micro["tflm"]["arena_bytes_measured"] > 0
         assert all(f"resolver.{RESOLVER_METHODS[op]}();" in text for op in micro["tflm"]["operators"])
         assert micro["validation"]["compared_with"] == "LiteRT"
-        assert (
-            micro["validation"]["agreement"] >= 0.98
-        )  # TFLM's reference kernels round like LiteRT's, nearly
+        assert_micro_close_to_litert(bundle / f"{model}.int8.tflite", micro, small.test.images)
     for name, entry in manifest["artifacts"].items():
         if entry["format"] == "tflm":
             continue  # C source: no device interpreter opens it
@@ -135,6 +135,29 @@ def test_export_every_format_writes_a_valid_bundle(tmp_path, small, runs):
         scores = classifier.scores(small.test.images[:50])
         assert scores.min() >= 0 and scores.max() <= 1, name
         np.testing.assert_allclose(scores, Classifier.open(bundle / name).scores(small.test.images[:50]))
+
+
+# TFLM's reference kernels requantize in fixed point, LiteRT's XNNPACK kernels in float: a layer's
+# output may round one int8 step apart, and the steps add up through the layers. Measured: at most
+# 3 output steps on eight models (the committed ones, and 1-epoch models of four seeds).
+TFLM_STEPS = 4
+
+
+def assert_micro_close_to_litert(tflite: Path, micro: dict, images: np.ndarray) -> None:
+    """tflite-micro's int8 outputs within ``TFLM_STEPS`` of LiteRT's. So the digit is the same
+    wherever LiteRT's best output leads by more than twice that; plain top-1 agreement is not
+    asserted: a barely trained model is full of near-ties, and which of them swap differs from one
+    model to the next (one seed's 1-epoch conv2d agrees on 96.6% of 500 images, another's on all)."""
+    from mnist_edge_runtime.backends import pixels_to_input
+    from mnist_edge_runtime.classifier import Classifier
+
+    litert = Classifier.open(tflite, threads=1).model
+    quantized = litert.run(pixels_to_input(images, litert.input)).astype(np.int64)
+    logits = micro_scores(tflite.read_bytes(), images, micro["tflm"]["arena_bytes"], None)
+    scale, zero_point = litert.output.scale, litert.output.zero_point
+    micro_quantized = np.round(logits / scale + zero_point).astype(np.int64)
+    steps = np.abs(micro_quantized - quantized)
+    assert steps.max() <= TFLM_STEPS, np.bincount(steps.ravel())
 
 
 def test_full_integer_check_catches_a_float_model(tmp_path, small, runs):
