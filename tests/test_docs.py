@@ -11,6 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    from pip._vendor import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", ROOT / "runtime" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -99,3 +105,91 @@ def test_every_table_equals_its_results_file():
         [sys.executable, str(ROOT / "benchmarks" / "tables.py"), "--check"], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# --- install: a plain `pip install ./runtime` answers ------------------------------------------
+
+RUNTIME_PROJECT = tomllib.loads((ROOT / "runtime" / "pyproject.toml").read_text())["project"]
+INTERPRETERS = ("ai-edge-litert", "tflite-runtime")
+
+
+def _default_requirements(python: str, platform: str, machine: str) -> list[Requirement]:
+    environment = {"python_version": python, "python_full_version": f"{python}.0",
+                   "sys_platform": platform, "platform_machine": machine, "extra": ""}  # fmt: skip
+    requirements = [Requirement(line) for line in RUNTIME_PROJECT["dependencies"]]
+    return [r for r in requirements if r.marker is None or r.marker.evaluate(environment)]
+
+
+@pytest.mark.parametrize(
+    "python, platform, machine, interpreter",
+    [
+        ("3.11", "linux", "x86_64", "ai-edge-litert"),
+        ("3.13", "linux", "x86_64", "ai-edge-litert"),
+        ("3.11", "linux", "aarch64", "ai-edge-litert"),  # Raspberry Pi OS Bookworm 64-bit
+        ("3.13", "linux", "aarch64", "ai-edge-litert"),  # Trixie 64-bit
+        ("3.11", "linux", "armv7l", "tflite-runtime"),  # Bookworm 32-bit
+        ("3.9", "linux", "aarch64", "tflite-runtime"),
+        ("3.12", "darwin", "arm64", "ai-edge-litert"),
+        ("3.12", "win32", "AMD64", "ai-edge-litert"),
+        ("3.13", "linux", "armv7l", None),  # Trixie 32-bit: PyPI has no interpreter for it
+        ("3.11", "linux", "armv6l", None),
+        ("3.12", "darwin", "x86_64", None),
+    ],
+)
+def test_a_plain_install_brings_the_interpreter_the_runtime_readme_names(
+    python, platform, machine, interpreter
+):
+    found = {r.name for r in _default_requirements(python, platform, machine)}
+    assert found & set(INTERPRETERS) == ({interpreter} if interpreter else set())
+    assert "pillow" in found  # predict reads picture files without an extra
+    # tflite-runtime 2.14 crashes with numpy 2: pinned where it is the interpreter, and only there.
+    pins = [str(r.specifier) for r in _default_requirements(python, platform, machine) if r.name == "numpy"]
+    assert ("<2" in pins) == (interpreter == "tflite-runtime")
+
+
+def test_the_device_packages_resolve_what_their_extras_name():
+    """The offline packages read the same pyproject.toml: the default dependencies add nothing a
+    target's extras did not already bring, so every package holds the same projects as before."""
+    from mnist_edge import package
+
+    for target in package.TARGETS.values():
+        names = {
+            re.split(r"[<>=!~;\[ ]", line, maxsplit=1)[0] for line in package.runtime_requirements(target)
+        }
+        wanted = [
+            Requirement(line)
+            for extra in target.extras.split(",")
+            for line in RUNTIME_PROJECT["optional-dependencies"][extra]
+        ]
+        from_extras = {r.name for r in wanted} | {"numpy"}
+        assert names <= from_extras, (
+            f"{target.name}: {names - from_extras} come from the default dependencies only"
+        )
+        assert len(names & set(INTERPRETERS)) == 1, target.name
+
+
+def install_hints() -> list[tuple[str, str]]:
+    """(file, hint) for every `pip install ...` the runtime's messages suggest."""
+    found = []
+    for path in sorted((ROOT / "runtime" / "mnist_edge_runtime").glob("*.py")):
+        text = path.read_text()
+        found += [(path.name, hint) for hint in re.findall(r"pip install [^)\n]+", text)]
+    return found
+
+
+@pytest.mark.parametrize("file, hint", install_hints())
+def test_every_install_hint_uses_the_docs_spelling(file, hint):
+    extras = re.findall(r'"\./runtime\[([a-z,]+)\]"', hint)
+    assert extras, f'{file}: {hint!r} is not spelled as the docs spell it (pip install "./runtime[EXTRA]")'
+    for extra in ",".join(extras).split(","):
+        assert extra in RUNTIME_PROJECT["optional-dependencies"], f"{file}: no extra {extra!r}"
+    readme = (ROOT / "runtime" / "README.md").read_text()
+    install = readme[readme.index("## Install") :].split("\n## ", 1)[0]
+    for extra in ",".join(extras).split(","):
+        assert f"`{extra}`" in install or f'"./runtime[{extra}]"' in install, (
+            f"the runtime README's Install lacks {extra}"
+        )
+
+
+def test_install_hints_are_found_at_all():
+    assert {"backends.py", "serve.py"} <= {file for file, _ in install_hints()}

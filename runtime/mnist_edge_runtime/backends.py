@@ -186,7 +186,8 @@ def _tflite_interpreter(backend: str | None) -> tuple[str, type]:
     if backend:
         raise RuntimeInputError(f"backend {backend!r} is not installed")
     raise RuntimeInputError(
-        "no TFLite interpreter installed: pip install 'mnist-edge-runtime[litert]' (or [tflite])"
+        "no TFLite interpreter installed (this platform has no default one): "
+        'pip install "./runtime[litert]" or "./runtime[tflite]" in a checkout of mnist-edge'
     )
 
 
@@ -201,7 +202,7 @@ class OnnxModel:
             import onnxruntime as ort
         except ImportError:
             raise RuntimeInputError(
-                "onnxruntime is not installed: pip install 'mnist-edge-runtime[onnx]'"
+                'onnxruntime is not installed: pip install "./runtime[onnx]" in a checkout of mnist-edge'
             ) from None
         options = ort.SessionOptions()
         if threads:

@@ -306,7 +306,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
             sys.stderr.write(f"skipped {path.name}: {missing_backend(path)}\n")
         paths = [p for p in paths if not missing_backend(p)]
         if not paths:
-            raise RuntimeInputError(f"{args.bundle}: no artifact can run here (install a backend extra)")
+            raise RuntimeInputError(
+                f"{args.bundle}: no artifact can run here: install an interpreter "
+                '(pip install "./runtime[litert]", "./runtime[tflite]" or "./runtime[onnx]" in a checkout of mnist-edge)'
+            )
     for path in paths:
         classifier = Classifier.open(path, args.backend if path.suffix == ".tflite" else None, args.threads)
         predicted = classifier.scores(images).argmax(axis=1)

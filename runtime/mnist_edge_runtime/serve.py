@@ -90,7 +90,7 @@ def _starlette():
         import starlette  # noqa: F401
     except ImportError:
         raise RuntimeInputError(
-            "serve needs Starlette and uvicorn: pip install 'mnist-edge-runtime[serve]'"
+            'serve needs Starlette and uvicorn: pip install "./runtime[serve]" in a checkout of mnist-edge'
         ) from None
     return anyio
 
