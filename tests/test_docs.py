@@ -4,6 +4,7 @@ it), every repository file they name exists, and every table of figures equals i
 from __future__ import annotations
 
 import functools
+import json
 import re
 import shlex
 import subprocess
@@ -193,3 +194,26 @@ def test_every_install_hint_uses_the_docs_spelling(file, hint):
 
 def test_install_hints_are_found_at_all():
     assert {"backends.py", "serve.py"} <= {file for file, _ in install_hints()}
+
+
+# --- the README's first screen works on the computer in front of you ---------------------------
+
+
+def test_the_readmes_first_commands_are_local():
+    first = re.search(r"```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    assert "pip install" in first and "mnist-edge-runtime serve" in first
+    assert not re.search(r"scp|raspberrypi|~/mnist-edge|mnist_edge.package", first)
+
+
+def test_the_sample_pictures_are_answered_with_the_digit_their_names_carry():
+    examples = sorted(p for p in (ROOT / "runtime" / "examples").iterdir() if p.suffix in (".png", ".jpg"))
+    done = subprocess.run(
+        [sys.executable, "-m", "mnist_edge_runtime", "predict", "runtime/examples/", "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)
+    assert [Path(row["file"]).name for row in rows] == [p.name for p in examples] and len(rows) >= 3
+    for row in rows:
+        assert row["digit"] == int(re.search(r"-(\d)\.", row["file"]).group(1)), row
+        assert row["sure"], row
