@@ -135,11 +135,19 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="latency, throughput and peak memory",
         description="Time one model on random 28x28 images: first prediction, single-image p50/p99, "
-        "batch throughput, peak memory, and the CPU it ran on. Exit codes: 0 done, 2 usage error "
-        "or unusable model.",
+        "batch throughput, peak memory, and the CPU it ran on. With --compare: every int8 model of "
+        "the bundle beside its float32 twin (.tflite, and .onnx where onnxruntime is installed), "
+        "and which is faster on this CPU. Exit codes: 0 done, 2 usage error, unusable model, or "
+        "nothing to compare.",
     )
-    model_options(bench)
-    bench.add_argument("--repeat", type=_positive, default=200, help="single-image runs (default 200)")
+    model_options(bench, threads_help="interpreter threads (default: the interpreter's; 1 with --compare)")
+    bench.add_argument("--repeat", type=_positive, default=200,
+                       help="single-image runs (default 200; with --compare, per file and round)")  # fmt: skip
+    bench.add_argument("--compare", action="store_true",
+                       help="time int8 against float32 side by side in interleaved rounds: a table and one verdict per model (needs a bundle with the float32 files, e.g. --bundle export)")  # fmt: skip
+    bench.add_argument(
+        "--rounds", type=_positive, default=5, help="with --compare: interleaved rounds (default 5)"
+    )
 
     serve = commands.add_parser(
         "serve",
@@ -438,6 +446,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.compare:
+        from mnist_edge_runtime.compare import compare
+
+        if args.model is not None:
+            raise RuntimeInputError(
+                "--compare times the int8 and float32 files of --bundle; leave out --model-file"
+            )
+        return compare(args.bundle, args.backend, args.threads or 1, args.rounds, args.repeat)
     started = time.perf_counter()
     classifier = Classifier.open(_model_paths(args)[0], args.backend, args.threads)
     rng = np.random.default_rng(0)
