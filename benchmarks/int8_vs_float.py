@@ -160,7 +160,7 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
     parser.add_argument("--bundle", type=Path, default=REPO / "export")
     parser.add_argument("--repeat", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")

@@ -27,7 +27,7 @@ from synthetic import fine_pen_on_ruled_paper, paper_photo  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
     parser.add_argument("--model", type=Path, default=REPO / "export" / "conv2d.int8.tflite")
     parser.add_argument("-n", type=int, default=500)
     parser.add_argument(

@@ -276,7 +276,7 @@ def markdown(results: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
     parser.add_argument("--bundle", type=Path, default=Path("export"))
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument(

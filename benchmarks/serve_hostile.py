@@ -415,7 +415,7 @@ def baseline_runtime(rev: str):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
     parser.add_argument("--baseline", metavar="REV", help="also measure the runtime of this git revision")
     parser.add_argument("--quick", action="store_true", help="shorter phases (CI)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a floor is missed")

@@ -168,7 +168,7 @@ def measure(requests: int, soak_requests: int, bodies: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
     parser.add_argument("--requests", type=int, default=2000, help="requests per input kind and concurrency")
     parser.add_argument("--soak", type=int, default=20000, help="requests in the soak phase")
     parser.add_argument("--pictures", type=int, default=200, help="distinct validation digits per input kind")

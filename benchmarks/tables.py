@@ -48,7 +48,7 @@ def filled(text: str) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a doc is out of date")
     args = parser.parse_args()
     stale = []

@@ -257,7 +257,7 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="Results folder.")
     parser.add_argument(
         "--candidate",

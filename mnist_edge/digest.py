@@ -12,7 +12,7 @@ published as an export publishes it: built in a staging folder, swapped in in on
     python -m mnist_edge.digest BUNDLE           # another bundle folder
     python -m mnist_edge.digest MODEL.tflite     # one model copied alone (.tflite or .onnx)
 
-Then ``python -m mnist_edge.packaged`` refreshes the runtime's copy of export/. A file whose
+Then ``python -m mnist_edge.packaged --write`` refreshes the runtime's copy of export/. A file whose
 digest or manifest entry it does not match is refused: stamping must not bless damage.
 """
 

@@ -298,7 +298,13 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"mnist_edge.package: error: {message}\n")
             raise SystemExit(2)
 
-    parser = OneLineParser(prog="python3 -m mnist_edge.package", description=main.__doc__.splitlines()[0])
+    parser = OneLineParser(
+        prog="python3 -m mnist_edge.package",
+        description="Write an offline installation of the runtime for one device: wheels/, install.sh "
+        "and README.txt (the same as mnist-edge package, from a checkout of this repository with "
+        "nothing but Python and pip, no TensorFlow). Exit codes: 0 written, 2 usage error, missing "
+        "bundle, folder exists, or a wheel the target needs does not exist.",
+    )
     parser.add_argument(
         "--target", required=True, choices=list(TARGETS), help="the device's OS, CPU and Python"
     )

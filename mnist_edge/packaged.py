@@ -6,8 +6,11 @@ manifest with their entries only, and the 10,000 MNIST test images and labels (a
 the parity check on a device. It is derived from ``export/`` byte for byte (CI compares them);
 ``mnist-edge package --bundle DIR`` builds a runtime wheel carrying another bundle the same way.
 
-    python -m mnist_edge.packaged            # refresh the runtime's copy from export/
     python -m mnist_edge.packaged --check    # exit 1 if it differs from export/ by a byte
+    python -m mnist_edge.packaged --write    # refresh the runtime's copy from export/
+
+Nothing is written without ``--write``: ``--help``, a typo or no option at all never rewrites
+the runtime's files.
 """
 
 from __future__ import annotations
@@ -59,11 +62,30 @@ def write(target: Path = RUNTIME_BUNDLE, bundle: Path = EXPORT) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    check = "--check" in (sys.argv[1:] if argv is None else argv)
-    if check:
+    import argparse
+
+    class OneLineParser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # one line and exit 2, no usage block
+            sys.stderr.write(f"mnist_edge.packaged: error: {message}\n")
+            raise SystemExit(2)
+
+    parser = OneLineParser(
+        prog="python -m mnist_edge.packaged",
+        allow_abbrev=False,  # --w must not write
+        description="The bundle the runtime package carries (runtime/mnist_edge_runtime/bundle/): "
+        "export/'s int8 TFLite models, a manifest with their entries only, and the 10,000 MNIST "
+        "test images and labels, byte for byte. --check compares it with what export/ makes of it; "
+        "--write remakes it from export/ (after an export). "
+        "Exit codes: 0 identical or written, 1 it differs (--check), 2 usage error.",
+    )
+    action = parser.add_mutually_exclusive_group(required=True)
+    action.add_argument("--check", action="store_true", help="exit 1 if it differs from export/ by a byte")
+    action.add_argument("--write", action="store_true", help="remake it from export/")
+    args = parser.parse_args(argv)
+    if args.check:
         problems = differences()
         for problem in problems:
-            print(f"runtime bundle: {problem} (run: python -m mnist_edge.packaged)", file=sys.stderr)
+            print(f"runtime bundle: {problem} (run: python -m mnist_edge.packaged --write)", file=sys.stderr)
         return 1 if problems else 0
     write()
     print(f"wrote {RUNTIME_BUNDLE.relative_to(ROOT)}/ from {EXPORT.relative_to(ROOT)}/")

@@ -26,6 +26,8 @@ CLIS = {
     "mnist-edge": "mnist_edge",
     "mnist-edge-runtime": "mnist_edge_runtime",
     "mnist_edge.package": "mnist_edge.package",
+    "mnist_edge.packaged": "mnist_edge.packaged",
+    "mnist_edge.digest": "mnist_edge.digest",
 }
 # Folders and files of the repository a doc may name; runs/, reports/ and the like are outputs.
 COMMITTED = ("benchmarks/", "tests/", "runtime/", "mnist_edge/", "export/", "docs/", ".ci/")
@@ -217,3 +219,53 @@ def test_the_sample_pictures_are_answered_with_the_digit_their_names_carry():
     for row in rows:
         assert row["digit"] == int(re.search(r"-(\d)\.", row["file"]).group(1)), row
         assert row["sure"], row
+
+
+# --- every --help: a whole description, no markup ------------------------------------------------
+
+SUBCOMMANDS = {
+    "mnist-edge": ["", "train", "qat", "export", "report", "pipeline", "package"],
+    "mnist-edge-runtime": ["", "predict", "eval", "bench", "serve"],
+    "mnist_edge.package": [""],
+    "mnist_edge.packaged": [""],
+    "mnist_edge.digest": [""],
+}
+SCRIPTS = sorted(
+    str(p.relative_to(ROOT))
+    for folder in ("benchmarks", "tests/emulation", "runtime/examples")
+    for p in (ROOT / folder).glob("*.py")
+    if "ArgumentParser(" in p.read_text()
+)
+
+
+def _script_help(script: str) -> tuple[int, str]:
+    done = subprocess.run(
+        [sys.executable, script, "--help"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={"COLUMNS": "200", "PATH": ""},
+    )  # fmt: skip
+    return done.returncode, done.stdout + done.stderr
+
+
+def _description(text: str) -> str:
+    """argparse's description: the paragraph after the usage lines."""
+    paragraphs = text.strip().split("\n\n")
+    return " ".join(paragraphs[1].split()) if len(paragraphs) > 1 else ""
+
+
+@pytest.mark.parametrize(
+    "cli, sub",
+    [(cli, sub) for cli, subs in SUBCOMMANDS.items() for sub in subs] + [(s, None) for s in SCRIPTS],
+)
+def test_every_help_is_whole_and_plain(cli, sub):
+    code, text = help_text(cli, sub) if sub is not None else _script_help(cli)
+    assert code == 0, text[-300:]
+    assert "`" not in text, [line for line in text.splitlines() if "`" in line]
+    if cli != "mnist-edge":  # argparse: the description is a whole sentence, not a cut first line
+        description = _description(text)
+        assert description.endswith((".", ")", "?")), (
+            f"{cli} {sub or ''}: description ends mid-sentence: {description!r}"
+        )
+
+
+def test_scripts_are_found():
+    assert {"benchmarks/int8_vs_float.py", "runtime/examples/make.py"} <= set(SCRIPTS)

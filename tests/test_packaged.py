@@ -1,9 +1,14 @@
 """The runtime package's bundle is export/'s int8 models, their manifest entries and the MNIST
-test set, byte for byte (``python -m mnist_edge.packaged`` refreshes it)."""
+test set, byte for byte (``python -m mnist_edge.packaged --write`` refreshes it, and nothing else
+does: ``--help``, typos and no option at all write nothing)."""
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+
+import pytest
 
 from mnist_edge import packaged
 
@@ -29,3 +34,23 @@ def test_a_changed_byte_or_a_stray_file_is_found(tmp_path):
     packaged.write(copy)
     (copy / "notes.txt").unlink()
     assert packaged.differences(copy) == []
+
+
+def _bundle_state() -> dict[str, tuple[int, bytes]]:
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(packaged.RUNTIME_BUNDLE.iterdir())}
+
+
+@pytest.mark.parametrize(
+    "arguments", [["--help"], [], ["--chek"], ["--w"], ["--check", "--write"], ["extra"]]
+)
+def test_only_write_writes(arguments):
+    before = _bundle_state()
+    done = subprocess.run(
+        [sys.executable, "-m", "mnist_edge.packaged", *arguments], capture_output=True, text=True, timeout=120
+    )
+    assert _bundle_state() == before
+    if arguments == ["--help"]:
+        assert done.returncode == 0 and "--write" in done.stdout
+    else:
+        assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+        assert "Traceback" not in done.stderr

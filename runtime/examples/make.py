@@ -39,6 +39,12 @@ PICTURES = {
 
 
 def main() -> None:
+    import argparse
+
+    argparse.ArgumentParser(
+        description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", "")
+        + " Writes drawing-7.png, photo-2.jpg and ruled-paper-4.jpg beside this script."
+    ).parse_args()
     images, labels = read_images_and_labels(
         MNIST / "train-images-idx3-ubyte.gz", MNIST / "train-labels-idx1-ubyte.gz"
     )

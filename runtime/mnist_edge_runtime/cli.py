@@ -68,7 +68,9 @@ def _positive(value: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="mnist-edge-runtime",
-        description=__doc__.splitlines()[0],
+        description="Run mnist-edge's MNIST digit classifiers on this computer, without TensorFlow: "
+        "predict reads pictures of digits, eval is the parity check (accuracy on the MNIST test set "
+        "against the manifest's figures), bench times a model, serve runs the draw-a-digit web page.",
         epilog="Exit codes: 0 success; 1 parity failed (eval) or a file could not be read (predict); "
         "2 usage error, unusable model or unreadable input; 130 interrupted.",
     )
@@ -79,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def model_options(
         p: argparse.ArgumentParser,
-        threads_help: str = "interpreter threads (default: the interpreter's)",
+        threads_help: str | None = "interpreter threads (default: the interpreter's)",
         model_default: str = f"BUNDLE/{DEFAULT_MODEL}",
     ) -> None:
         # --model-file is a file here; the toolchain's --model is a model name. --model still works.
@@ -95,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
             "carries: conv2d and flat int8 .tflite; a ./export folder is used only when named)",
         )
         p.add_argument("--backend", choices=BACKENDS, help="force a backend (default: best installed)")
-        p.add_argument("--threads", type=_positive, help=threads_help)
+        if threads_help:  # serve's threads are its workers (--workers), not the interpreter's
+            p.add_argument("--threads", type=_positive, help=threads_help)
 
     predict = commands.add_parser(
         "predict",
@@ -151,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser(
         "serve",
-        help="a draw-a-digit web page and HTTP API (needs runtime[serve])",
+        help='a draw-a-digit web page and HTTP API (install with pip install "./runtime[serve]")',
         description="Serve the draw-a-digit page and its HTTP API. Holds on a 1 GB Raspberry Pi "
         "whatever clients send: image bodies up to --max-body, JSON up to 64 KiB, 48 MiB of bodies "
         "held at once, images refused when decoding would take over 64 MB; 30 s for a body, 10 s "
@@ -160,7 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
         "waits up to 5 s for requests in flight; a second one stops at once. "
         "Exit codes: 0 stopped by a signal, 2 usage error, unusable model or port taken.",
     )
-    model_options(serve, threads_help="worker threads for preprocessing and inference (default 2)")
+    model_options(serve, threads_help=None)
+    serve.add_argument("--workers", "--threads", dest="workers", type=_positive, metavar="N",
+                       help="worker threads for preprocessing and inference; inference takes turns on one "
+                       "single-threaded interpreter (default 2; --threads is the old spelling)")  # fmt: skip
     serve.add_argument(
         "--host",
         default="127.0.0.1",
@@ -176,7 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--body-timeout", type=_seconds, default=30.0, metavar="SECONDS",
                        help="time for a whole request body; 408 after (default 30)")  # fmt: skip
     serve.add_argument("--allowed-hosts", metavar="NAMES", default="",
-                       help="comma-separated host names the Host header must name, e.g. pi.local,192.168.1.20 (default: any)")  # fmt: skip
+                       help="comma-separated host names the Host header must name, e.g. pi.local,192.168.1.20; this machine's own names (localhost, 127.0.0.1, ::1) always pass (default: any)")  # fmt: skip
     serve.add_argument("--log-level", choices=("error", "warning", "info", "debug"), default="warning",
                        help="info adds one access-log line per request: client, method, path, status, ms (default warning)")  # fmt: skip
     serve.add_argument("--systemd-unit", action="store_true",
@@ -414,9 +420,9 @@ def _print_eval_table(rows: list[dict]) -> None:
 def cmd_serve(args: argparse.Namespace) -> int:
     from mnist_edge_runtime.serve import ServeLimits, serve
 
-    # --threads is the number of worker threads (default 2): preprocessing, most of a request's
-    # time, runs side by side in them; the one single-threaded interpreter takes turns (0.1 ms).
-    workers = args.threads or 2
+    # Preprocessing, most of a request's time, runs side by side in the worker threads; the one
+    # single-threaded interpreter takes turns (0.1 ms).
+    workers = args.workers or 2
     model = _model_paths(args)[0]
     if args.systemd_unit:
         from mnist_edge_runtime.service import systemd_unit

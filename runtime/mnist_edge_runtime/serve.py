@@ -370,7 +370,9 @@ def refused(scope: dict, limits: ServeLimits) -> tuple[int, str] | None:
     wanted = (b"host", b"origin", b"sec-fetch-site")
     headers = {name.decode(): value.decode("latin-1") for name, value in scope["headers"] if name in wanted}
     host = headers.get("host", "")
-    if limits.allowed_hosts and host_name(host) not in limits.allowed_hosts:
+    # The machine's own names pass too: a rebinding page carries its own name in Host, never
+    # these, and they are where serve's start line sends a browser on the machine itself.
+    if limits.allowed_hosts and host_name(host) not in (*limits.allowed_hosts, *LOOPBACK_NAMES):
         return 400, f"host {host[:100]!r} is not served here (--allowed-hosts)"
     if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
         origin = headers.get("origin")
@@ -378,6 +380,27 @@ def refused(scope: dict, limits: ServeLimits) -> tuple[int, str] | None:
         if cross or headers.get("sec-fetch-site") == "cross-site":
             return 403, "cross-site request refused: send it from this server's own page or without an Origin"
     return None
+
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
+
+
+def page_addresses(host: str, port: int, allowed_hosts: tuple[str, ...], machine: str) -> str:
+    """Where to open the page, as the start line says: only addresses this server answers."""
+    if host in ("0.0.0.0", "::"):
+        network = [f"{machine}.local"]
+        if allowed_hosts and network[0].lower() not in allowed_hosts:
+            network = list(allowed_hosts)
+        urls = ", ".join(_url(name, port) for name in network)
+        return f"{urls} from other devices, {_url('localhost', port)} here"
+    name = "localhost" if host in ("127.0.0.1", "::1") else host
+    if allowed_hosts and host_name(name) not in (*allowed_hosts, *LOOPBACK_NAMES):
+        return ", ".join(_url(allowed, port) for allowed in allowed_hosts)
+    return _url(name, port)
+
+
+def _url(name: str, port: int) -> str:
+    return f"http://[{name}]:{port}/" if ":" in name else f"http://{name}:{port}/"
 
 
 def host_name(host: str) -> str:
@@ -428,12 +451,7 @@ def serve(
         listening = httpd.listening_socket(host, port, gate)
     except OSError as exc:
         raise RuntimeInputError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
-    if host in ("0.0.0.0", "::"):
-        where = (
-            f"http://{socket.gethostname()}.local:{port}/ from other devices, http://localhost:{port}/ here"
-        )
-    else:
-        where = f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{port}/"
+    where = page_addresses(host, port, limits.allowed_hosts, socket.gethostname())
     announce(f"serving {classifier.path.name} ({classifier.backend}) at {where}  (Ctrl-C stops)")
     config = uvicorn.Config(
         app,

@@ -58,8 +58,8 @@ def systemd_unit(args: argparse.Namespace, model: Path) -> str:
     command += ["--host", args.host, "--port", str(args.port), "--max-body", str(args.max_body)]
     command += ["--max-in-flight", str(args.max_in_flight), "--log-level", args.log_level]
     command += ["--header-timeout", f"{args.header_timeout:g}", "--body-timeout", f"{args.body_timeout:g}"]
-    if args.threads:
-        command += ["--threads", str(args.threads)]
+    if args.workers:
+        command += ["--workers", str(args.workers)]
     if args.backend:
         command += ["--backend", args.backend]
     if args.allowed_hosts:

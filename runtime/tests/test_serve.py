@@ -357,6 +357,29 @@ def test_allowed_hosts_refuse_other_host_headers(classifier):
     assert refused.status_code == 400 and "--allowed-hosts" in refused.json()["error"]
 
 
+@pytest.mark.parametrize(
+    "host, allowed",
+    [
+        ("127.0.0.1", ()),
+        ("127.0.0.1", ("pi.local",)),
+        ("0.0.0.0", ()),
+        ("0.0.0.0", ("pi.local", "192.168.1.20")),
+        ("0.0.0.0", ("mypi.local",)),
+        ("192.168.1.20", ("pi.local",)),
+        ("::", ("fe80::1",)),
+    ],
+)
+def test_the_start_line_names_only_addresses_the_server_answers(classifier, host, allowed):
+    from mnist_edge_runtime.serve import page_addresses
+
+    line = page_addresses(host, 8000, allowed, "mypi")
+    urls = re.findall(r"http://(\S+?)/", line)
+    assert urls and "localhost:8000" in urls if host in ("127.0.0.1", "0.0.0.0", "::") else urls
+    with TestClient(create_app(classifier, ServeLimits(allowed_hosts=allowed))) as c:
+        for netloc in urls:
+            assert c.get("/healthz", headers={"host": netloc}).status_code == 200, (line, netloc)
+
+
 def test_the_page_needs_nothing_the_content_security_policy_refuses():
     from mnist_edge_runtime.serve import WEB
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import resource
 import select
 import shutil
@@ -186,6 +187,18 @@ def test_allowed_hosts_on_the_command_line_refuse_other_host_headers():
         named, numeric, other = get("pi.local:8000"), get("192.168.1.20"), get("attacker.example")
     assert named.status_code == 200 and numeric.status_code == 200
     assert other.status_code == 400 and "--allowed-hosts" in other.json()["error"]
+
+
+def test_the_start_line_with_allowed_hosts_names_an_address_it_serves():
+    with running_server(BUNDLE, "--allowed-hosts", "pi.local") as server:
+        line = server.wait_for_output("serving ")
+        netlocs = re.findall(r"http://(\S+?)/", line)
+        assert netlocs, line
+        answers = [
+            httpx.get(server.url + "/healthz", headers={"host": netloc}, timeout=PATIENCE).status_code
+            for netloc in netlocs
+        ]
+    assert answers == [200] * len(netlocs), line
 
 
 def _costly_png() -> bytes:

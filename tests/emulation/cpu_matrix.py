@@ -213,7 +213,7 @@ def dump_scores(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
     parser.add_argument("--litert-python", required=True)
     parser.add_argument("--tflite-python", required=True)
     parser.add_argument("--tflm-python", help="the toolchain's Python, to add the TFLM C sources")

@@ -141,12 +141,14 @@ def markdown(result: dict) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
     parser.add_argument("--targets", default=",".join(EMULATION), help="comma-separated (default: both)")
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--native-litert-python", default=sys.executable, help="for --images < 10000")
     parser.add_argument("--native-tflite-python", help="for --images < 10000 with pi-bookworm-32")
-    parser.add_argument("--toolchain-python", default=sys.executable, help="runs `mnist-edge package`")
+    parser.add_argument(
+        "--toolchain-python", default=sys.executable, help="the Python that runs mnist-edge package"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     qemu = Path(run([str(HERE / "fetch_qemu.sh")]).stdout.strip())

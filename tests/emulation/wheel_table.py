@@ -64,7 +64,7 @@ def markdown(table: dict) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     rows = []
