@@ -7,12 +7,14 @@ each form of ``runtime/tests/forms.py`` (28x28 files of either polarity, colour,
 export, JPEG, BMP, PGM, 1-bit, 16-bit; drawings on the page's 280x280 canvas, small or touching
 its edges; photos on uneven and ruled paper) and read back as a file would be. Per form: accuracy,
 confident-wrong answers (wrong at confidence >= 0.9, and how many of those the rule still calls
-sure), and the share of right and of wrong answers the "not sure" rule doubts. Non-digits (letters,
-shapes, noise, blank paper): the share doubted. Writes ``benchmarks/results/input_forms.json``
+sure), and the share of right and of wrong answers the "not sure" rule doubts, and the time from the file's
+bytes to the 28x28 image (median over the pictures, one thread). Non-digits (letters, shapes,
+noise, blank paper): the share doubted, and the time. Writes ``benchmarks/results/input_forms.json``
 (and the table docs/input-forms.md shows, ``input_forms.md``). ``--derive`` also prints the rule's bounds as
 ``verdict.derive_rule`` computes them from these forms and both int8 models. ``--baseline REV``
-adds the accuracy of the preprocessing at that git revision on the same pictures (a picture it
-finds blank counts as wrong).
+runs the preprocessing at that git revision on the same bytes, each picture timed right after or
+before the current one (in turn): its accuracy (a picture it finds blank counts as wrong), its
+time, and how many 28x28 images equal the current ones pixel for pixel.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "runtime" / "tests"))
 
 from baseline import load_baseline_preprocess  # noqa: E402
-from forms import DIGIT_FORMS, NOT_DIGITS, digit_form_row, mnist_forms, not_digit_row  # noqa: E402
+from forms import DIGIT_FORMS, NOT_DIGITS, digit_form_row, not_digit_row  # noqa: E402
+from mnist_edge_runtime import preprocess  # noqa: E402
 from mnist_edge_runtime.classifier import Classifier  # noqa: E402
 from mnist_edge_runtime.errors import NoDigitError  # noqa: E402
 from mnist_edge_runtime.idx import read_images_and_labels  # noqa: E402
@@ -46,40 +49,102 @@ def validation_digits(count: int) -> tuple[np.ndarray, np.ndarray]:
     return images[-5000:][:count], labels[-5000:][:count]
 
 
-def baseline_accuracy(before, classifier: Classifier, make, digits: np.ndarray, labels: np.ndarray) -> float:
-    """Accuracy with an earlier preprocessing module (decoding included) on the same files."""
+def read_back(module, data: bytes) -> tuple[np.ndarray | None, float]:
+    """One encoded picture read as a file is, by a preprocessing module: (the 28x28 image, or None
+    where it finds no digit; milliseconds)."""
+    start = time.perf_counter()
+    try:
+        image = module.to_mnist(module.load_image_bytes(data), "picture")
+    except NoDigitError:
+        image = None
+    return image, (time.perf_counter() - start) * 1000
+
+
+def read_form(pictures: list[bytes], before) -> dict:
+    """Every picture read back by the current preprocessing (and the one at the baseline, each
+    picture by both in turn, alternating which goes first): the images and times."""
+    now, then = [], []
+    for i, data in enumerate(pictures):
+        order = (preprocess, before) if i % 2 == 0 else (before, preprocess)
+        for module in order:
+            if module is not None:
+                (now if module is preprocess else then).append(read_back(module, data))
+    blank = np.zeros((28, 28), np.uint8)
+    read = {
+        "images": np.stack([blank if image is None else image for image, _ in now]),
+        "ms": float(np.median([ms for _, ms in now])),
+    }
+    if before is not None:
+        read["before"] = [image for image, _ in then]
+        read["before_ms"] = float(np.median([ms for _, ms in then]))
+        read["same"] = sum(
+            (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+            for (a, _), (b, _) in zip(now, then, strict=True)
+        )
+    return read
+
+
+def timing(row: dict, read: dict, rev: str | None) -> None:
+    """The form's preprocessing time (and the baseline's, its ratio and the same-pixel count)."""
+    row["preprocess_ms"] = read["ms"]
+    if rev is not None:
+        row[f"preprocess_ms_at_{rev}"] = read["before_ms"]
+        row[f"same_28x28_as_{rev}"] = read["same"]
+
+
+def baseline_accuracy(classifier: Classifier, images: list[np.ndarray | None], labels: np.ndarray) -> float:
+    """Accuracy with an earlier preprocessing's images (a picture it found blank counts as wrong)."""
     right = 0
-    for i, (digit, label) in enumerate(zip(digits, labels, strict=True)):
-        try:
-            image = before.to_mnist(before.load_image_bytes(make(digit, i)), "picture")
-        except NoDigitError:
-            continue
-        right += int(classifier.scores(image[None]).argmax() == label)
+    for image, label in zip(images, labels, strict=True):
+        if image is not None:
+            right += int(classifier.scores(image[None]).argmax() == label)
     return right / len(labels)
 
 
 def markdown(result: dict) -> str:
-    before = [k for k in next(iter(result["digit_forms"].values())) if k.startswith("accuracy_at_")]
+    first = next(iter(result["digit_forms"].values()))
+    before = [k for k in first if k.startswith("accuracy_at_")]
+    rev = result.get("baseline")
+    timed = (
+        f" preprocess (ms) | at {rev} (ms) | same 28x28 as {rev} |"
+        if rev is not None
+        else " preprocess (ms) |"
+    )
     lines = [
         "| form | accuracy | wrong at >= 0.9 (still sure) | right answers doubted | wrong answers doubted |"
-        + "".join(f" {k.replace('accuracy_at_', 'accuracy at ')} |" for k in before),
-        "|---|---:|---:|---:|---:|" + "---:|" * len(before),
+        + "".join(f" {k.replace('accuracy_at_', 'accuracy at ')} |" for k in before)
+        + timed,
+        "|---|---:|---:|---:|---:|" + "---:|" * len(before) + "---:|" * (3 if rev is not None else 1),
     ]
     for name, r in result["digit_forms"].items():
         lines.append(
             f"| {name} | {r['accuracy']:.1%} | {r['confident_wrong']} ({r['confident_wrong_sure']}) "
             f"| {r['doubted_right']:.1%} | {r['doubted_wrong']:.0%} |"
             + "".join(f" {r[k]:.1%} |" for k in before)
+            + _times(r, rev)
         )
-    lines += ["", "| not a digit | pictures | doubted | reasons |", "|---|---:|---:|---|"]
+    lines += [
+        "",
+        "| not a digit | pictures | doubted | reasons |" + timed,
+        "|---|---:|---:|---|" + "---:|" * (3 if rev is not None else 1),
+    ]
     for name, r in result["not_digits"].items():
         reasons = ", ".join(f"{k if k != 'None' else 'sure'} {v}" for k, v in r["reasons"].items())
-        lines.append(f"| {name} | {r['pictures']} | {r['doubted']:.1%} | {reasons} |")
+        lines.append(f"| {name} | {r['pictures']} | {r['doubted']:.1%} | {reasons} |" + _times(r, rev))
     return "\n".join(lines)
 
 
+def _times(row: dict, rev: str | None) -> str:
+    if rev is None:
+        return f" {row['preprocess_ms']:.2f} |"
+    return (
+        f" {row['preprocess_ms']:.2f} | {row[f'preprocess_ms_at_{rev}']:.2f} "
+        f"| {row[f'same_28x28_as_{rev}']} of {row['pictures']} |"
+    )
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
     parser.add_argument("-n", type=int, default=500, help="validation digits per form (default 500)")
     parser.add_argument("--model", type=Path, default=REPO / "export" / "conv2d.int8.tflite")
     parser.add_argument("--derive", action="store_true", help="also print the rule's bounds from these forms")
@@ -99,15 +164,20 @@ def main() -> None:
         "digit_forms": {},
         "not_digits": {},
     }
+    if before is not None:
+        result["baseline"] = args.baseline
     for name, make in DIGIT_FORMS.items():
-        forms[name] = mnist_forms(make, digits, range(len(labels)))
-        result["digit_forms"][name] = digit_form_row(classifier, forms[name], labels)
+        read = read_form([make(d, i) for i, d in enumerate(digits)], before)
+        forms[name] = read["images"]
+        row = result["digit_forms"][name] = digit_form_row(classifier, forms[name], labels)
         if before is not None:
-            accuracy = baseline_accuracy(before, classifier, make, digits, labels)
-            result["digit_forms"][name][f"accuracy_at_{args.baseline}"] = accuracy
-        print(f"  {name}: {result['digit_forms'][name]['accuracy']:.1%}", file=sys.stderr, flush=True)
+            row[f"accuracy_at_{args.baseline}"] = baseline_accuracy(classifier, read["before"], labels)
+        timing(row, read, args.baseline if before is not None else None)
+        print(f"  {name}: {row['accuracy']:.1%}, {row['preprocess_ms']:.2f} ms", file=sys.stderr, flush=True)
     for name, make in NOT_DIGITS.items():
-        result["not_digits"][name] = not_digit_row(classifier, mnist_forms(make, range(len(labels))))
+        read = read_form([make(i) for i in range(len(labels))], before)
+        row = result["not_digits"][name] = not_digit_row(classifier, read["images"])
+        timing(row, read, args.baseline if before is not None else None)
     result["seconds"] = round(time.perf_counter() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for path, text in (

@@ -197,8 +197,10 @@ def pil_to_gray(image) -> np.ndarray:
         if max(image.size) >= 4 * WORKING_SIDE:
             # A big one is flattened in 8-bit at full size, then shrunk: no full-size float copy.
             gray = _shrunk(_flattened(image))
-        elif np.asarray(image.getchannel("A")).min() == 255:
-            gray = image.convert("L")  # opaque throughout (a canvas export): compositing changes nothing
+        elif image.width * image.height > 64 * 64 and np.asarray(image.getchannel("A")).min() == 255:
+            # Opaque throughout (the page's canvas): compositing changes nothing, and gray alone is
+            # converted. A small picture is not checked: the check costs more than it saves.
+            gray = image.convert("L")
         else:
             gray = image.convert("LA")
     if orientation in _UPRIGHT:

@@ -211,16 +211,17 @@ def _cell_percentiles(gray: np.ndarray, grid: int, q: float) -> np.ndarray:
         return _percentile_rows(cells, q).reshape(grid, grid).astype(np.float32)
     ys = np.linspace(0, h, grid + 1).astype(int)
     xs = np.linspace(0, w, grid + 1).astype(int)
-    return np.array(
-        [
-            [
-                _percentile_rows(gray[ys[i] : ys[i + 1], xs[j] : xs[j + 1]].reshape(1, -1), q)[0]
-                for j in range(grid)
-            ]
-            for i in range(grid)
-        ],
-        dtype=np.float32,
-    )
+    # Cells of the same size (at most four sizes) go through one partition call together.
+    same_size: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for i in range(grid):
+        for j in range(grid):
+            same_size.setdefault((ys[i + 1] - ys[i], xs[j + 1] - xs[j]), []).append((i, j))
+    percentiles = np.empty((grid, grid), np.float32)
+    for cells in same_size.values():
+        rows = np.stack([gray[ys[i] : ys[i + 1], xs[j] : xs[j + 1]].reshape(-1) for i, j in cells])
+        for (i, j), value in zip(cells, _percentile_rows(rows, q)):
+            percentiles[i, j] = value
+    return percentiles
 
 
 def _percentile_rows(rows: np.ndarray, q: float) -> np.ndarray:
