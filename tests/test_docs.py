@@ -100,7 +100,8 @@ def named_paths() -> set[tuple[str, str]]:
 
 @pytest.mark.parametrize("doc, path", sorted(named_paths()))
 def test_every_file_the_docs_name_exists(doc, path):
-    assert (ROOT / path).exists() or (ROOT / doc).parent.joinpath(path).exists(), f"{doc} names {path}"
+    # Named from the repository root, whatever the page: a reader types them in a checkout.
+    assert (ROOT / path).exists(), f"{doc} names {path}, which is not a path from the repository root"
 
 
 def test_every_table_equals_its_results_file():
@@ -269,3 +270,63 @@ def test_every_help_is_whole_and_plain(cli, sub):
 
 def test_scripts_are_found():
     assert {"benchmarks/int8_vs_float.py", "runtime/examples/make.py"} <= set(SCRIPTS)
+
+
+# --- what the runtime README says of pictures, checked through the command ----------------------
+
+RUNTIME_README = ROOT / "runtime" / "README.md"
+
+
+def _predict_json(*files: Path) -> tuple[int, list[dict], str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "mnist_edge_runtime", "predict", "--json", *map(str, files)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    return done.returncode, json.loads(done.stdout) if done.stdout else [], done.stderr
+
+
+def test_the_decoding_limit_is_the_one_the_runtime_readme_gives(tmp_path):
+    from PIL import Image
+
+    text = " ".join(RUNTIME_README.read_text().split())
+    assert "decoding would take more than 200 MB (64 MB in `serve`)" in text
+    answered = {
+        "7500x7500 grayscale PNG": ("gray.png", Image.new("L", (7500, 7500), 255), {}),
+        "48-megapixel baseline JPEG photo": (
+            "photo.jpg",
+            Image.new("RGB", (8000, 6000), "white"),
+            {"quality": 80},
+        ),
+    }
+    refused = {
+        "6000x6000 RGB PNG": ("rgb.png", Image.new("RGB", (6000, 6000), "white"), {}),
+        "5000x5000 transparent one": ("rgba.png", Image.new("RGBA", (5000, 5000), (0, 0, 0, 0)), {}),
+        "48-megapixel progressive JPEG": (
+            "progressive.jpg", Image.new("RGB", (8000, 6000), "white"), {"quality": 80, "progressive": True},
+        ),
+    }  # fmt: skip
+    for words, (name, image, options) in {**answered, **refused}.items():
+        assert words in text, words
+        image.save(tmp_path / name, **options)
+        image.close()
+    code, rows, _ = _predict_json(
+        *(tmp_path / name for name, _, _ in (*answered.values(), *refused.values()))
+    )
+    by_name = {Path(row["file"]).name: row for row in rows}
+    assert code == 1  # some file could not be read
+    for name, _, _ in answered.values():
+        assert "error" not in by_name[name], by_name[name]
+    for name, _, _ in refused.values():
+        assert "over the 200 MB limit" in by_name[name]["error"], by_name[name]
+
+
+def test_a_blank_picture_answers_what_the_runtime_readme_shows(tmp_path):
+    from PIL import Image
+
+    shown = re.search(
+        r"A blank picture runs no model and answers `(\{.*?\})`", RUNTIME_README.read_text(), re.S
+    )
+    Image.new("L", (64, 64), 255).save(tmp_path / "blank.png")
+    code, rows, _ = _predict_json(tmp_path / "blank.png")
+    assert code == 0
+    assert {k: v for k, v in rows[0].items() if k != "file"} == json.loads(" ".join(shown.group(1).split()))

@@ -103,6 +103,11 @@ def test_noise_and_blank_are_called_unsure(client):
         "/api/predict", content=png(np.full((280, 280), 255, np.uint8)), headers={"content-type": "image/png"}
     )
     assert blank.status_code == 200 and blank.json()["digit"] is None and blank.json()["doubt"] == "blank"
+    # The shape the runtime README gives for a blank picture: no model ran, so no scores.
+    assert {k: v for k, v in blank.json().items() if k != "ms"} == {
+        "digit": None, "confidence": 0.0, "runner_up": None, "runner_up_confidence": 0.0,
+        "scores": [], "sure": False, "doubt": "blank",
+    }  # fmt: skip
     zeros = client.post("/api/predict", json={"image": [[0] * 28] * 28})
     assert zeros.status_code == 200 and zeros.json()["digit"] is None and not zeros.json()["sure"]
 
