@@ -330,3 +330,10 @@ def test_a_blank_picture_answers_what_the_runtime_readme_shows(tmp_path):
     code, rows, _ = _predict_json(tmp_path / "blank.png")
     assert code == 0
     assert {k: v for k, v in rows[0].items() if k != "file"} == json.loads(" ".join(shown.group(1).split()))
+
+
+def test_the_runtime_readme_says_how_many_images_ci_checks_the_packages_on():
+    ci = (ROOT / ".ci" / "run").read_text()
+    images = int(re.search(r"install_package\.py --images (\d+)", ci).group(1))
+    text = " ".join(RUNTIME_README.read_text().split())
+    assert f"CI runs it on the first {images:,} test images (`--images {images}`)" in text
