@@ -149,7 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--compare", action="store_true",
                        help="time int8 against float32 side by side in interleaved rounds: a table and one verdict per model (needs a bundle with the float32 files, e.g. --bundle export)")  # fmt: skip
     bench.add_argument(
-        "--rounds", type=_positive, default=5, help="with --compare: interleaved rounds (default 5)"
+        "--rounds", type=_positive, default=10, help="with --compare: interleaved rounds (default 10)"
     )
 
     serve = commands.add_parser(
