@@ -253,7 +253,9 @@ def _qat_epoch_printer(name: str) -> Callable[[dict], None]:
 @user_errors
 def qat(
     model: Annotated[ModelChoice, typer.Option(help="Which model to fine-tune.")] = ModelChoice.all,
-    runs: Annotated[Path, typer.Option("--runs", help="Where mnist-edge train wrote the models.")] = Path("runs"),
+    runs: Annotated[Path, typer.Option("--runs", help="Where mnist-edge train wrote the models.")] = Path(
+        "runs"
+    ),
     epochs: Annotated[int, typer.Option(min=1, help="QAT fine-tuning epochs.")] = 2,
     data_dir: Annotated[
         Path | None, typer.Option(help="MNIST folder or mnist.npz (default: bundled).")
@@ -301,7 +303,9 @@ def export(
     bundle: Annotated[
         Path, typer.Option("--bundle", help="The bundle folder: new, empty, or an earlier bundle.")
     ] = Path("export"),
-    runs: Annotated[Path, typer.Option("--runs", help="Where mnist-edge train wrote the models.")] = Path("runs"),
+    runs: Annotated[Path, typer.Option("--runs", help="Where mnist-edge train wrote the models.")] = Path(
+        "runs"
+    ),
     calibration_size: Annotated[
         int, typer.Option(min=1, help="Training images used to calibrate int8 ranges.")
     ] = 1000,
