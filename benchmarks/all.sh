@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Every benchmark in one command, on this machine, results in benchmarks/results/ (each file names
-# its CPU). Run it on an otherwise idle machine: about 15 minutes on 2 cores, most of it the
-# training comparison. Optional: TFLITE_PYTHON=/path/to/python with runtime[tflite] installed
-# adds tflite-runtime to the interpreter table.
+# Every benchmark in one command, on this machine, with the comparisons against earlier revisions
+# that the committed results hold (read from git: run it in a checkout). Results go to
+# benchmarks/results/, replacing the files there (int8_vs_float.py names its files by CPU, so runs
+# on different CPUs sit side by side). Run it on an otherwise idle machine: more than 20 minutes on
+# the docs' 2-core Xeon, most of it the training comparison (its eight training runs alone took 20
+# minutes there: benchmarks/results/training.json). Optional: TFLITE_PYTHON=/path/to/python with
+# runtime[tflite] installed adds tflite-runtime to the interpreter table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python}
@@ -11,8 +14,11 @@ tflite=()
 
 "$python" benchmarks/run.py "${tflite[@]}"             # interpreters side by side, memory, cold start
 "$python" benchmarks/int8_vs_float.py                  # int8 against float32, delegate partitions
+"$python" benchmarks/one_partition.py                  # the int8 conv2d graph as one XNNPACK partition
 "$python" benchmarks/end_to_end.py                     # file to digit, against the old preprocessing
+"$python" benchmarks/end_to_end.py --baseline 49ed63f --out benchmarks/results/end_to_end-vs-49ed63f
 "$python" benchmarks/preprocess_quality.py             # ... and its quality, against the old one
 "$python" benchmarks/input_forms.py --derive           # every input form, non-digits, the "not sure" rule
 "$python" benchmarks/serve_load.py                     # serve under load, memory over a soak
+"$python" benchmarks/serve_hostile.py --baseline 44d6141   # serve under hostile clients, against the server before its limits
 "$python" benchmarks/training.py                       # training: profile, previous vs current defaults

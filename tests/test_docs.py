@@ -337,3 +337,77 @@ def test_the_runtime_readme_says_how_many_images_ci_checks_the_packages_on():
     images = int(re.search(r"install_package\.py --images (\d+)", ci).group(1))
     text = " ".join(RUNTIME_README.read_text().split())
     assert f"CI runs it on the first {images:,} test images (`--images {images}`)" in text
+
+
+# --- benchmarks/all.sh runs what the docs say ---------------------------------------------------
+
+ALL_SH = ROOT / "benchmarks" / "all.sh"
+NOT_BENCHMARKS = {"tables.py", "baseline.py"}  # the docs' table filler and a helper module
+
+
+def _committed(folder: Path, pattern: str) -> list[Path]:
+    """The files of ``folder`` git tracks (a file being written in a working tree is not yet part
+    of the repository); every match where git is not at hand."""
+    try:
+        done = subprocess.run(["git", "ls-files", pattern], cwd=folder, capture_output=True, text=True)
+    except FileNotFoundError:
+        done = None
+    if done is None or done.returncode != 0:
+        return sorted(folder.glob(pattern))
+    return [folder / name for name in done.stdout.split()]
+
+
+def test_all_sh_runs_every_benchmark_script():
+    runs = set(re.findall(r"benchmarks/(\w+\.py)", ALL_SH.read_text()))
+    scripts = {
+        p.name
+        for p in _committed(ROOT / "benchmarks", "*.py")
+        if p.name not in NOT_BENCHMARKS and '__name__ == "__main__"' in p.read_text()
+    }
+    assert scripts - runs == set(), "benchmarks/all.sh does not run these"
+
+
+def test_all_sh_runs_the_commands_behind_the_committed_results():
+    commands = set()
+    for results in (ROOT / "benchmarks" / "results").rglob("*.md"):
+        commands |= set(re.findall(r"with `python (benchmarks/[^`]+)`", results.read_text()))
+    lines = [" ".join(line.split("#")[0].split()[1:]) for line in ALL_SH.read_text().splitlines()]
+    assert commands and all(command in lines for command in commands), commands
+
+
+def test_every_page_gives_all_sh_the_same_time():
+    said = set()
+    for text in [ALL_SH.read_text(), *(doc.read_text() for doc in DOCS)]:
+        text = " ".join(text.replace("#", " ").split())
+        for mention in re.finditer(r"all\.sh.{0,400}?(\w+ than \d+|about \d+) minutes", text):
+            said.add(mention.group(1))
+    assert len(said) == 1, said
+
+
+def test_the_speed_pages_cpu_table_names_the_cpu_of_every_results_file():
+    results = ROOT / "benchmarks" / "results"
+    text = (ROOT / "docs" / "speed.md").read_text()
+    table = text[text.index("| name used below |") :].split("\n\n", 1)[0].splitlines()[2:]
+    claimed: dict[Path, str] = {}
+    for row in table:
+        cpu, files = [cell.strip() for cell in row.strip("|").split("|")][1:3]
+        model = "AMD EPYC" if "AMD EPYC" in cpu else "Intel(R) Xeon(R) Processor"
+        for name in re.findall(r"`([^`]+)`", files):
+            if "ending in" in files and name.startswith("-"):
+                found = [
+                    p for p in results.iterdir() if p.stem.endswith(name) and p.suffix in (".md", ".json")
+                ]
+            elif name.endswith("/"):
+                found = sorted((results / name).iterdir())
+            else:
+                found = [p for p in (results / f"{name}.md", results / f"{name}.json") if p.exists()]
+            assert found, f"docs/speed.md names {name}, which is no results file"
+            claimed |= dict.fromkeys(found, model)
+    for path, model in claimed.items():
+        twin = path.with_suffix(
+            ".json" if path.suffix == ".md" else ".md"
+        )  # a table may leave the CPU to its JSON
+        recorded = path.read_text() + (twin.read_text() if twin.exists() else "")
+        assert model in recorded, f"{path.relative_to(ROOT)} was not measured on the {model} its row says"
+    measured = [p for p in results.iterdir() if p.suffix == ".md"]
+    assert [p.name for p in measured if p not in claimed] == []
