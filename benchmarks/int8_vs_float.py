@@ -9,20 +9,21 @@ process (median over ``--repeat`` calls after a warm-up), with LiteRT's default 
 with the built-in kernels alone (no delegate), and on onnxruntime. It lists the delegate
 partitions of each TFLite graph and the operators left between them, and names the CPU with the
 flags that decide int8 speed (VNNI on x86, dot-product on Arm). Writes
-``int8_vs_float-<cpu>.{json,md}``.
+``int8_vs_float-<cpu>.{json,md}``, ``<cpu>`` being the CPU's model name, family, model and stepping
+(x86) or part numbers (Arm), core count and a hash of those and its flags (``machine.cpu_slug``):
+results from two different CPUs never overwrite each other.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import time
 from pathlib import Path
 
 import numpy as np
-from mnist_edge_runtime.machine import describe_machine, one_line
+from mnist_edge_runtime.machine import cpu_slug, describe_machine, one_line
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH = 64
@@ -176,7 +177,7 @@ def main() -> None:
         "repeat": args.repeat,
         "rows": measure(args.bundle, images, args.repeat),
     }
-    slug = re.sub(r"[^a-z0-9]+", "-", machine.get("cpu", {}).get("model", "cpu").lower()).strip("-")[:40]
+    slug = cpu_slug()  # model name, family/model/stepping, cores, flags: two CPUs never share it
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"int8_vs_float-{slug}.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / f"int8_vs_float-{slug}.md").write_text(markdown(result))

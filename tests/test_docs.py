@@ -411,3 +411,21 @@ def test_the_speed_pages_cpu_table_names_the_cpu_of_every_results_file():
         assert model in recorded, f"{path.relative_to(ROOT)} was not measured on the {model} its row says"
     measured = [p for p in results.iterdir() if p.suffix == ".md"]
     assert [p.name for p in measured if p not in claimed] == []
+
+
+def test_results_named_by_cpu_cannot_collide_between_two_cpus():
+    from mnist_edge_runtime.machine import cpu_slug, parse_cpuinfo
+
+    xeon = "model name\t: Intel(R) Xeon(R) Processor\ncpu family\t: 6\nmodel\t: 207\nstepping\t: 2\nflags\t: sse4_2 avx2 avx512_vnni\n"
+    same = cpu_slug(parse_cpuinfo(xeon), 2)
+    assert same == cpu_slug(parse_cpuinfo(xeon), 2) and same.startswith(
+        "intel-r-xeon-r-processor-6-207-2-2cpu-"
+    )
+    others = [
+        cpu_slug(parse_cpuinfo(xeon), 16),  # the same VM model with more cores
+        cpu_slug(parse_cpuinfo(xeon.replace("207", "143")), 2),  # another generation, same name
+        cpu_slug(parse_cpuinfo(xeon.replace(" avx512_vnni", "")), 2),  # VNNI hidden by the hypervisor
+    ]
+    assert len({same, *others}) == 4
+    script = (ROOT / "benchmarks" / "int8_vs_float.py").read_text()
+    assert "slug = cpu_slug()" in script and 'f"int8_vs_float-{slug}.json"' in script

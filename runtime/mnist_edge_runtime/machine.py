@@ -70,6 +70,26 @@ def cpu_description() -> dict:
     }
 
 
+def cpu_slug(info: dict[str, str] | None = None, cores: int | None = None) -> str:
+    """A results file name part for this CPU that another CPU cannot share: the model name, the
+    family, model and stepping (x86) or implementer, part, variant and revision (Arm), the core
+    count, and a hash of all of that with every flag. Two VMs both called "Intel(R) Xeon(R)
+    Processor" differ in one of these; the same CPU class gets the same name (its latest results)."""
+    import hashlib
+    import os
+    import re
+
+    info = _cpuinfo() if info is None else info
+    cores = (os.cpu_count() or 1) if cores is None else cores
+    model = info.get("model name") or info.get("Model") or platform.processor() or platform.machine()
+    ids = [info[k] for k in ("cpu family", "model", "stepping") if k in info]
+    ids += [info[k] for k in ("CPU implementer", "CPU part", "CPU variant", "CPU revision") if k in info]
+    flags = sorted(set((info.get("flags") or info.get("Features") or "").split()))
+    digest = hashlib.sha256("\n".join([model, *ids, str(cores), *flags]).encode()).hexdigest()[:6]
+    parts = [model[:40], *ids, f"{cores}cpu", digest]
+    return "-".join(filter(None, (re.sub(r"[^a-z0-9]+", "-", part.lower()).strip("-") for part in parts)))
+
+
 def interpreter_versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for name in INTERPRETERS:
