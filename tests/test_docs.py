@@ -429,3 +429,15 @@ def test_results_named_by_cpu_cannot_collide_between_two_cpus():
     assert len({same, *others}) == 4
     script = (ROOT / "benchmarks" / "int8_vs_float.py").read_text()
     assert "slug = cpu_slug()" in script and 'f"int8_vs_float-{slug}.json"' in script
+
+
+def test_the_readmes_layout_names_every_module():
+    text = (ROOT / "README.md").read_text()
+    layout = text[text.index("## Layout") :].split("\n## ", 1)[0]
+    modules = [
+        p.name
+        for folder in (ROOT / "mnist_edge", ROOT / "runtime" / "mnist_edge_runtime")
+        for p in _committed(folder, "*.py")
+        if not p.name.startswith("__")
+    ]
+    assert modules and [m for m in modules if not re.search(rf"(?<![\w/]){re.escape(m)}", layout)] == []
