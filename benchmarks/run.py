@@ -72,7 +72,7 @@ def bench_runtime_models(
         try:
             model = open_model(path, None if backend == "onnxruntime" else backend, threads=1)
         except RuntimeInputError as exc:  # e.g. an op version this interpreter predates
-            rows.append({"artifact": path.name, "backend": backend, "error": str(exc).split("(", 1)[-1][:90]})
+            rows.append({"artifact": path.name, "backend": backend, "error": str(exc).split("(", 1)[-1]})
             continue
         rows.append(
             {"artifact": path.name, "backend": model.backend, **time_runner(model.scores, images, repeat)}
@@ -219,6 +219,16 @@ def training_to_original(runs: Path) -> dict:
 # --- tables ---------------------------------------------------------------------------------------------
 
 
+def load_failure(error: str) -> str:
+    """An interpreter's load error in a few whole words for a table cell (the JSON keeps it all)."""
+    import re
+
+    unknown_op = re.search(r"opcode '(\w+)' version '(\d+)'", error)
+    if unknown_op:
+        return f"its {unknown_op[1]} version {unknown_op[2]} is newer than this interpreter"
+    return error.split(". ")[0].rstrip(".")
+
+
 def markdown(results: dict) -> str:
     cpu = results["cpu"]
     lines = [
@@ -230,7 +240,9 @@ def markdown(results: dict) -> str:
     ]
     for r in results["inference"]:
         if "error" in r:
-            lines.append(f"| {r['artifact']} | {r['backend']} | does not load: {r['error']} | | |")
+            lines.append(
+                f"| {r['artifact']} | {r['backend']} | does not load: {load_failure(r['error'])} | | |"
+            )
             continue
         lines.append(
             f"| {r['artifact']} | {r['backend']} | {r['single_ms']:.3f} | {r['batch256_ms']:.1f} | "

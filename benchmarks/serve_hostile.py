@@ -396,8 +396,21 @@ def markdown(report: dict) -> str:
             for c in ("current", "baseline") if c in report["results"]
         ]  # fmt: skip
         lines.append(f"| {name} | {size / 1024:,.0f} KB | {' | '.join(cells)} |")
-    lines.append("")
-    lines.append(f"Measured on {one_line(report['machine'])} with `{report['command']}`.")
+    copies = report["results"]["current"]["decode_bombs"]["requests"] // max(1, len(report["bodies"]))
+    lines += [
+        "",
+        "First table: the server's memory and answers under each phase, this version beside the "
+        "baseline; the ordinary requests are drawings from the page, sent while the hostile clients "
+        "hold on. Second table: every status a body got, over its "
+        f"{copies} copies sent 16 at a time. 400: refused from the header, before decoding (too "
+        "costly to decode, or JSON too deep or too big), which is the aim for a decode bomb; 413: "
+        "over its size limit; 500: the server failed (what the floors forbid); 200: answered; 503: turned away with Retry-After while 48 MiB of "
+        "bodies were already held, so `200, 503` is a big picture answered when there was room and "
+        "asked to come back otherwise. A baseline's 200 for a bomb means it decoded it, hence its "
+        "memory in the first table.",
+        "",
+        f"Measured on {one_line(report['machine'])} with `{report['command']}`.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -441,3 +441,28 @@ def test_the_readmes_layout_names_every_module():
         if not p.name.startswith("__")
     ]
     assert modules and [m for m in modules if not re.search(rf"(?<![\w/]){re.escape(m)}", layout)] == []
+
+
+# --- results tables a person reads: legends, whole words ------------------------------------------
+
+
+def test_the_hostile_load_table_says_what_each_status_means():
+    text = (ROOT / "benchmarks" / "results" / "serve_hostile.md").read_text()
+    bodies = text[text.index("| body |") :].split("\n\n", 1)[0]
+    rows = [line.strip("|").split("|")[2:] for line in bodies.splitlines()[2:]]  # the status columns
+    statuses = set(re.findall(r"\b[2-5]\d\d\b", " ".join(cell for row in rows for cell in row)))
+    legend = text.split("\n\n")[-2]
+    assert statuses and [s for s in statuses if f"{s}:" not in legend] == []
+    assert "`200, 503`" in legend  # the pair a reader asks about
+
+
+def test_no_results_table_cell_is_cut_off():
+    cut = []
+    for results in (ROOT / "benchmarks" / "results").rglob("*.md"):
+        for line in results.read_text().splitlines():
+            if line.startswith("|"):
+                cells = [cell.strip() for cell in line.strip("|").split("|")]
+                cut += [
+                    f"{results.name}: {c}" for c in cells if re.search(r"\b(the|of|this|a|an|to|and)$", c)
+                ]
+    assert cut == []
