@@ -1,6 +1,6 @@
 """True answers on every picture people give: validation digits in every input form, and non-digits.
 
-    python benchmarks/input_forms.py [-n 500] [--model export/conv2d.int8.tflite] [--derive] [--baseline REV]
+    python benchmarks/input_forms.py [-n 500] [--model export/conv2d.int8.tflite] [--derive] [--baseline REV ...]
 
 Each MNIST validation digit (the last 5,000 training images; never the test set) is saved in
 each form of ``runtime/tests/forms.py`` (28x28 files of either polarity, colour, RGBA canvas
@@ -12,9 +12,10 @@ bytes to the 28x28 image (median over the pictures, one thread). Non-digits (let
 noise, blank paper): the share doubted, and the time. Writes ``benchmarks/results/input_forms.json``
 (and the table docs/input-forms.md shows, ``input_forms.md``). ``--derive`` also prints the rule's bounds as
 ``verdict.derive_rule`` computes them from these forms and both int8 models. ``--baseline REV``
-runs the preprocessing at that git revision on the same bytes, each picture timed right after or
-before the current one (in turn): its accuracy (a picture it finds blank counts as wrong), its
-time, and how many 28x28 images equal the current ones pixel for pixel.
+(repeatable) runs the preprocessing at that git revision on the same bytes, each picture read by
+every version in turn (the order rotating from picture to picture): its accuracy (a picture it finds
+blank counts as wrong), its time, and how many 28x28 images equal the current ones pixel for pixel.
+The table shows every baseline's accuracy, and the last one's time and pixels (the JSON has all).
 """
 
 from __future__ import annotations
@@ -60,36 +61,40 @@ def read_back(module, data: bytes) -> tuple[np.ndarray | None, float]:
     return image, (time.perf_counter() - start) * 1000
 
 
-def read_form(pictures: list[bytes], before) -> dict:
-    """Every picture read back by the current preprocessing (and the one at the baseline, each
-    picture by both in turn, alternating which goes first): the images and times."""
-    now, then = [], []
+def read_form(pictures: list[bytes], baselines: dict[str, object]) -> dict:
+    """Every picture read back by the current preprocessing and each baseline's, in turn (the
+    order rotating from picture to picture): the images, times and same-pixel counts."""
+    modules = [("now", preprocess), *baselines.items()]
+    reads: dict[str, list[tuple[np.ndarray | None, float]]] = {name: [] for name, _ in modules}
     for i, data in enumerate(pictures):
-        order = (preprocess, before) if i % 2 == 0 else (before, preprocess)
-        for module in order:
-            if module is not None:
-                (now if module is preprocess else then).append(read_back(module, data))
+        for name, module in modules[i % len(modules) :] + modules[: i % len(modules)]:
+            reads[name].append(read_back(module, data))
     blank = np.zeros((28, 28), np.uint8)
-    read = {
-        "images": np.stack([blank if image is None else image for image, _ in now]),
-        "ms": float(np.median([ms for _, ms in now])),
-    }
-    if before is not None:
-        read["before"] = [image for image, _ in then]
-        read["before_ms"] = float(np.median([ms for _, ms in then]))
-        read["same"] = sum(
-            (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
-            for (a, _), (b, _) in zip(now, then, strict=True)
-        )
-    return read
+    now = [image for image, _ in reads["now"]]
+    result = {"images": np.stack([blank if image is None else image for image in now])}
+    for name, read in reads.items():
+        result[name] = {
+            "images": [image for image, _ in read],
+            "ms": float(np.median([ms for _, ms in read])),
+            "same": sum(
+                (a is None and b is None) or (a is not None and b is not None and np.array_equal(a, b))
+                for a, (b, _) in zip(now, read, strict=True)
+            ),
+        }
+    return result
 
 
-def timing(row: dict, read: dict, rev: str | None) -> None:
-    """The form's preprocessing time (and the baseline's, its ratio and the same-pixel count)."""
-    row["preprocess_ms"] = read["ms"]
-    if rev is not None:
-        row[f"preprocess_ms_at_{rev}"] = read["before_ms"]
-        row[f"same_28x28_as_{rev}"] = read["same"]
+def timing(row: dict, read: dict, classifier: Classifier, labels: np.ndarray | None) -> None:
+    """The form's preprocessing time, and each baseline's accuracy (digit forms), time and
+    same-pixel count."""
+    row["preprocess_ms"] = read["now"]["ms"]
+    for rev, then in read.items():
+        if rev in ("images", "now"):
+            continue
+        if labels is not None:
+            row[f"accuracy_at_{rev}"] = baseline_accuracy(classifier, then["images"], labels)
+        row[f"preprocess_ms_at_{rev}"] = then["ms"]
+        row[f"same_28x28_as_{rev}"] = then["same"]
 
 
 def baseline_accuracy(classifier: Classifier, images: list[np.ndarray | None], labels: np.ndarray) -> float:
@@ -104,7 +109,7 @@ def baseline_accuracy(classifier: Classifier, images: list[np.ndarray | None], l
 def markdown(result: dict) -> str:
     first = next(iter(result["digit_forms"].values()))
     before = [k for k in first if k.startswith("accuracy_at_")]
-    rev = result.get("baseline")
+    rev = result["baselines"][-1] if result.get("baselines") else None
     timed = (
         f" preprocess (ms) | at {rev} (ms) | same 28x28 as {rev} |"
         if rev is not None
@@ -149,9 +154,15 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=REPO / "export" / "conv2d.int8.tflite")
     parser.add_argument("--derive", action="store_true", help="also print the rule's bounds from these forms")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "input_forms.json")
-    parser.add_argument("--baseline", metavar="REV", help="also the accuracy of the preprocessing at REV")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        action="append",
+        default=[],
+        help="also the preprocessing at REV: its accuracy, time and pixels (repeatable)",
+    )
     args = parser.parse_args()
-    before = load_baseline_preprocess(args.baseline) if args.baseline else None
+    baselines = {rev: load_baseline_preprocess(rev) for rev in args.baseline}
     digits, labels = validation_digits(args.n)
     classifier = Classifier.open(args.model)
     started = time.perf_counter()
@@ -164,20 +175,17 @@ def main() -> None:
         "digit_forms": {},
         "not_digits": {},
     }
-    if before is not None:
-        result["baseline"] = args.baseline
+    result["baselines"] = list(baselines)
     for name, make in DIGIT_FORMS.items():
-        read = read_form([make(d, i) for i, d in enumerate(digits)], before)
+        read = read_form([make(d, i) for i, d in enumerate(digits)], baselines)
         forms[name] = read["images"]
         row = result["digit_forms"][name] = digit_form_row(classifier, forms[name], labels)
-        if before is not None:
-            row[f"accuracy_at_{args.baseline}"] = baseline_accuracy(classifier, read["before"], labels)
-        timing(row, read, args.baseline if before is not None else None)
+        timing(row, read, classifier, labels)
         print(f"  {name}: {row['accuracy']:.1%}, {row['preprocess_ms']:.2f} ms", file=sys.stderr, flush=True)
     for name, make in NOT_DIGITS.items():
-        read = read_form([make(i) for i in range(len(labels))], before)
+        read = read_form([make(i) for i in range(len(labels))], baselines)
         row = result["not_digits"][name] = not_digit_row(classifier, read["images"])
-        timing(row, read, args.baseline if before is not None else None)
+        timing(row, read, classifier, None)
     result["seconds"] = round(time.perf_counter() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     for path, text in (
