@@ -107,7 +107,18 @@ def model_info(classifier: Classifier) -> dict:
         "manifest_accuracy": validation.get("accuracy"),
         "manifest_measured_on": validation.get("measured_on"),
         "scores_are_probabilities": classifier.output_known,
+        "scores": score_kind(classifier),
     }
+
+
+def score_kind(classifier: Classifier) -> str | None:
+    """'independent' (a sigmoid per digit: they may add up past 1), 'sum to one' (softmax), or None."""
+    activation = classifier.model.activation
+    if activation is None:  # a float model applies it inside; the manifest says which
+        output = (classifier.manifest_entry or {}).get("output")
+        said = str(output.get("confidence", "")) if isinstance(output, dict) else ""
+        activation = "sigmoid" if "sigmoid" in said else "softmax" if "softmax" in said else None
+    return {"sigmoid": "independent", "softmax": "sum to one"}.get(activation)
 
 
 def is_json(content_type: str) -> bool:

@@ -34,6 +34,7 @@ RestartSec=2
 NoNewPrivileges=yes
 ProtectSystem=strict
 ProtectHome=read-only
+# The service gets its own empty /tmp: a runtime or model under /tmp or /var/tmp is not there.
 PrivateTmp=yes
 MemoryMax=384M
 LimitNOFILE=1024
@@ -78,4 +79,12 @@ def systemd_unit(args: argparse.Namespace, model: Path) -> str:
             "runtime elsewhere (say /opt/mnist-edge) or as the user who will run the service"
         )
     user = "DynamicUser=yes" if owner == "root" else f"User={owner}"
+    for path in (prefix, model.resolve()):
+        hidden = next((tmp for tmp in ("/tmp", "/var/tmp") if path.is_relative_to(tmp)), None)
+        if hidden:
+            sys.stderr.write(
+                f"warning: {path} is under {hidden}, which the unit's PrivateTmp=yes hides from the "
+                "service: it would not start; install the runtime (and keep the model) elsewhere\n"
+            )
+            break
     return UNIT.format(model=model.name, command=exec_line, user=user)

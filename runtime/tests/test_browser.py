@@ -162,6 +162,33 @@ def test_a_blank_or_scribbled_canvas_is_not_called_a_digit(page):
     assert "Not sure" in page.inner_text("#confidence")
 
 
+def test_no_broken_image_before_the_first_answer(page):
+    page.click("#clear")
+    assert page.is_hidden("#seen-box")
+    draw(page, STROKES[7])
+    page.wait_for_function("() => document.querySelector('#digit').textContent === '7'", timeout=10_000)
+    assert page.is_visible("#seen-box")
+
+
+def test_the_bars_say_that_conv2ds_scores_can_pass_100_percent(page):
+    page.click("#clear")
+    draw(page, STROKES[1])
+    page.wait_for_function("() => document.querySelector('#digit').textContent === '1'", timeout=10_000)
+    assert "can pass 100%" in page.inner_text("#scores-note")
+
+
+def test_an_unreadable_upload_is_explained_in_words(page, tmp_path):
+    not_a_picture = tmp_path / "notes.png"
+    not_a_picture.write_text("shopping list: eggs, milk")
+    page.click("#clear")
+    page.set_input_files("#file", str(not_a_picture))
+    page.wait_for_function(
+        "() => document.querySelector('#confidence').textContent.includes('not a picture')", timeout=10_000
+    )
+    said = page.inner_text("#confidence")
+    assert "body:" not in said and "PNG, JPEG" in said and page.is_hidden("#seen-box")
+
+
 def _screenshot_path(tmp_path: Path) -> Path:
     folder = os.environ.get("MNIST_EDGE_SCREENSHOTS")
     return Path(folder) / "serve.png" if folder else tmp_path / "serve.png"

@@ -385,6 +385,18 @@ def test_the_start_line_names_only_addresses_the_server_answers(classifier, host
             assert c.get("/healthz", headers={"host": netloc}).status_code == 200, (line, netloc)
 
 
+@pytest.mark.parametrize("model, kind", [("conv2d", "independent"), ("flat", "sum to one")])
+def test_the_model_says_whether_its_scores_add_up_to_one(model, kind):
+    from conftest import BUNDLE
+
+    classifier = Classifier.open(BUNDLE / f"{model}.int8.tflite", threads=1)
+    with TestClient(create_app(classifier, ServeLimits())) as c:
+        assert c.get("/api/model").json()["scores"] == kind
+    scores = classifier.predict(np.full((28, 28), 255, np.uint8) * np.eye(28, dtype=np.uint8))[0].scores
+    if kind == "sum to one":
+        assert abs(sum(scores) - 1) < 1e-3
+
+
 def test_the_page_needs_nothing_the_content_security_policy_refuses():
     from mnist_edge_runtime.serve import WEB
 

@@ -356,6 +356,17 @@ def test_the_systemd_unit_runs_this_serve_and_verifies(tmp_path):
     assert verified.returncode == 0 and not verified.stderr.strip(), verified.stderr
 
 
+def test_the_unit_warns_of_a_model_that_private_tmp_would_hide(tmp_path):
+    shutil.copytree(BUNDLE, tmp_path / "bundle")
+    done = subprocess.run(
+        [sys.executable, "-m", "mnist_edge_runtime", "serve", "--bundle", str(tmp_path / "bundle"), "--systemd-unit"],
+        capture_output=True, text=True, timeout=PATIENCE,
+    )  # fmt: skip
+    hidden = any(str(Path(p).resolve()).startswith(("/tmp/", "/var/tmp/")) for p in (tmp_path, sys.prefix))
+    assert done.returncode == 0 and "PrivateTmp=yes" in done.stdout
+    assert ("PrivateTmp=yes hides" in done.stderr and done.stderr.count("\n") == 1) == hidden, done.stderr
+
+
 def test_a_missing_model_is_one_line_for_the_unit_too(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "mnist_edge_runtime", "serve", "--bundle", str(tmp_path), "--systemd-unit"],

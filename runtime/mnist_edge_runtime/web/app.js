@@ -57,11 +57,25 @@ async function send(body, type) {
     const response = await fetch("/api/predict?image=1", { method: "POST", body, headers: { "Content-Type": type } });
     const answer = await response.json();
     if (ticket !== sent) return;
-    if (!response.ok) { showIdle(answer.error || `error ${response.status}`); return; }
+    if (!response.ok) { showIdle(inWords(response.status, answer.error || "")); return; }
     show(answer);
   } catch (error) {
     if (ticket === sent) showIdle(`no answer from the server (${error})`);
   }
+}
+
+// The API's errors are one line for scripts ("body: not a readable image (formats read: ...)");
+// a person at the page gets what happened and what to do.
+function inWords(status, error) {
+  if (status === 400 && error.includes("not a readable image"))
+    return "That file is not a picture this page can read: send a photo or drawing as PNG, JPEG, GIF, BMP, WebP, TIFF or PGM.";
+  if (status === 400 && error.includes("too large to read"))
+    return "That picture is too large for this device to read: send a smaller one.";
+  if (status === 400 && error.includes("empty")) return "That file is empty.";
+  if (status === 413) return "That file is too big to send here: send a smaller one.";
+  if (status === 408) return "The upload took too long: try again.";
+  if (status === 503) return "The server is busy: try again in a moment.";
+  return `The server could not answer (${status}): ${error}`;
 }
 
 function percent(value) { return value > 0 && value < 0.001 ? "<0.1%" : `${(100 * value).toFixed(1)}%`; }
@@ -73,6 +87,8 @@ function showIdle(message) {
   document.getElementById("runner-up").textContent = "";
   document.getElementById("bars").replaceChildren();
   document.getElementById("seen").removeAttribute("src");
+  document.getElementById("seen-box").hidden = true;  // no broken image before the first answer
+  document.getElementById("scores-note").hidden = true;
   document.getElementById("timing").textContent = "";
 }
 
@@ -101,7 +117,11 @@ function show(answer) {
     item.append(label, bar, value);
     return item;
   }));
-  if (answer.mnist_image_png) document.getElementById("seen").src = "data:image/png;base64," + answer.mnist_image_png;
+  if (answer.mnist_image_png) {
+    document.getElementById("seen").src = "data:image/png;base64," + answer.mnist_image_png;
+    document.getElementById("seen-box").hidden = false;
+  }
+  document.getElementById("scores-note").hidden = !document.getElementById("scores-note").textContent;
   document.getElementById("timing").textContent =
     `preprocessing ${answer.ms.preprocess.toFixed(1)} ms, inference ${answer.ms.inference.toFixed(2)} ms, on the server`;
 }
@@ -147,6 +167,10 @@ document.getElementById("file").addEventListener("change", async (event) => {
 fetch("/api/model").then((r) => r.json()).then((m) => {
   const accuracy = m.manifest_accuracy == null ? "no manifest figure" : `manifest accuracy ${percent(m.manifest_accuracy)}`;
   document.getElementById("model").textContent = `Answering: ${m.file} on ${m.backend} (${accuracy}).`;
+  document.getElementById("scores-note").textContent = {
+    independent: "Each bar is the model's score for that digit on its own (a sigmoid per digit), so together they can pass 100%.",
+    "sum to one": "The ten scores add up to 100% (softmax).",
+  }[m.scores] || "";
 }).catch(() => { document.getElementById("model").textContent = "model information unavailable"; });
 
 clearCanvas();
