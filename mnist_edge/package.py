@@ -8,10 +8,15 @@ writes, into a new folder:
 
 * ``wheels/``: the runtime built with the chosen bundle inside (``mnist_edge.packaged``), and
   every wheel it needs for that platform and Python, fetched with pip's platform options;
-* ``install.sh``: makes a virtual environment and installs from ``wheels/`` with ``--no-index``
-  (nothing downloaded), then prints the runtime's version;
-* ``README.txt``: what to copy, the commands to run, how to check parity, how to run ``serve``
-  as a service.
+* pip's own wheel, which install.sh runs (no pip or ``python3-venv`` needed on the device);
+* ``install.sh`` (POSIX sh): checks every file against ``SHA256SUMS``, the CPU, the Python version
+  and the free space, installs exactly the listed wheels with their hashes into a new virtual
+  environment (no index, no pip configuration or variable from outside the package), runs
+  ``mnist-edge-runtime eval`` there, and only then switches ``FOLDER/.envs/current`` to it.
+  ``FOLDER/bin``, ``lib``, ... point into ``.envs/current``, so an upgrade is one rename, the
+  user's files in FOLDER stay, and a failed one leaves the installed version as it was;
+* ``README.txt``: the steps in the order a person takes them, upgrade, uninstall, the service;
+* ``SHA256SUMS``: every other file's SHA-256 (``summary`` prints its own, to compare on the device).
 
 The folder is built beside the destination and renamed into place, so an interrupted run leaves
 nothing half-made, and a folder that exists already is never touched.
@@ -19,11 +24,13 @@ nothing half-made, and a folder that exists already is never touched.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +73,7 @@ TARGETS = {
                _manylinux("aarch64") + ("manylinux_2_39_aarch64", "manylinux_2_41_aarch64"), "litert,images,serve"),
         Target("pi-bookworm-32", "Raspberry Pi OS Bookworm 32-bit (ARMv7: Pi 2, 3, 4, 5, Zero 2 W)", "armv7l", "3.11",
                ("manylinux_2_34_armv7l", "linux_armv7l"), "tflite,images,serve",
-               from_system=("numpy", "pillow"), debian_packages=("python3-numpy", "python3-pil", "python3-venv")),
+               from_system=("numpy", "pillow"), debian_packages=("python3-numpy", "python3-pil")),
         Target("linux-x86_64", "Linux x86_64 (glibc 2.28 or later)", "x86_64", "3.11",
                _manylinux("x86_64", "_2_28"), "litert,images,serve"),
     )
@@ -160,65 +167,437 @@ def download_wheels(target: Target, wheels: Path) -> None:
             )
 
 
-INSTALL_SH = """\
-#!/bin/sh
-# Offline install of mnist-edge-runtime for {system} ({machine}, Python {python}).
-# Nothing is downloaded: every wheel is in wheels/ beside this script.
-#   sh install.sh [VENV]     (default VENV: ~/mnist-edge; PYTHON=... to choose the interpreter)
+def download_pip(target: Target, folder: Path) -> Path:
+    """pip's own wheel, which install.sh runs from the package (the device's pip, if any, and
+    ensurepip are never used: no ``python3-venv``, and the same pip on every device)."""
+    done = _pip("download", "--quiet", "--no-deps", "--only-binary=:all:", "--dest", str(folder),
+                "--python-version", target.python, "pip")  # fmt: skip
+    if done.returncode != 0:
+        raise UserError(
+            f"{target.name}: no wheel of pip for Python {target.python}: {_missing_package(done.stderr)}"
+        )
+    return next(folder.glob("pip-*.whl"))
+
+
+def installed_mb(wheels: list[Path]) -> int:
+    """What the virtual environment takes on disk once the wheels are installed, in MB (10^6
+    bytes), rounded up: every file of every wheel and the .pyc pip compiles beside each .py
+    (about 1.6 times its size), each in whole 4 KiB blocks, and the environment's own files."""
+    blocks = lambda size: -(-size // 4096) * 4096  # noqa: E731
+    total = 1_000_000
+    for wheel in wheels:
+        with zipfile.ZipFile(wheel) as archive:
+            for member in archive.infolist():
+                total += blocks(member.file_size)
+                if member.filename.endswith(".py"):
+                    total += blocks(member.file_size * 8 // 5)
+    return -(-total // 1_000_000)
+
+
+def sha256sums(folder: Path) -> str:
+    """``sha256sum``'s format for every file in ``folder`` but SHA256SUMS itself, sorted."""
+    lines = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != "SHA256SUMS"):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        lines.append(f"{digest}  {path.relative_to(folder).as_posix()}\n")
+    return "".join(lines)
+
+
+# install.sh, with @NAME@ filled in by _write_scripts. POSIX sh: Raspberry Pi OS's sh is dash.
+INSTALL_SH = r"""#!/bin/sh
+# Offline installation of mnist-edge-runtime @VERSION@ (bundle @BUNDLE@) for @SYSTEM@
+# (@MACHINE@, Python @PYTHON@). Every file it installs is in this folder, checked against
+# SHA256SUMS first; nothing is downloaded. sh install.sh --help says how to use it.
 set -eu
-here=$(cd "$(dirname "$0")" && pwd)
-venv=${{1:-"$HOME/mnist-edge"}}
-python=${{PYTHON:-python3}}
-have=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null) || {{
-    echo "install.sh: no $python here" >&2; exit 2; }}
-if [ "$have" != "{python}" ]; then
-    echo "install.sh: this package is for Python {python} ({system}); $python is $have" >&2; exit 2
+# Settings inherited from the caller's shell must not change what it does: CDPATH makes cd print
+# the folder it went to, a umask of 077 would hide the installation from the service's user, and
+# the messages of the tools it reads are in English.
+unset CDPATH
+umask 022
+LC_ALL=C
+export LC_ALL
+IFS=$(printf ' \t\n.')
+IFS=${IFS%.}
+
+version='@VERSION@'
+bundle='@BUNDLE@'
+want_python='@PYTHON@'
+needed_mb=@NEEDED_MB@
+pip_wheel='@PIP_WHEEL@'
+units=/etc/systemd/system
+new_desc="$version (bundle $bundle)"
+
+usage() {
+    cat <<EOF
+usage: sh install.sh [FOLDER]
+
+Installs mnist-edge-runtime $new_desc for @SYSTEM@
+into FOLDER (default: ~/mnist-edge) from this folder alone, with no network. It needs Python
+@PYTHON@@NEEDS@, and about $needed_mb MB of free space.
+
+Run the install.sh of a newer package with the same FOLDER to upgrade: your own files in FOLDER
+stay, and the installed version stays in use until the new one has passed its check
+(mnist-edge-runtime eval); the one before is kept until the next upgrade.
+
+  PYTHON=/path/to/python3 sh install.sh ...    use another interpreter than python3
+
+Exit codes: 0 installed, 1 the new installation failed its check, 2 anything else that stopped
+it (the line says what). Unless it exits 0, the installed version is unchanged.
+EOF
+}
+
+old_desc=
+switched=no
+fail() {  # fail CODE MESSAGE: one line on stderr, and the exit code
+    code=$1
+    shift
+    if [ -n "$old_desc" ] && [ "$switched" = no ]; then
+        printf 'install.sh: %s (%s still has %s, unchanged)\n' "$*" "$dir" "$old_desc" >&2
+    else
+        printf 'install.sh: %s\n' "$*" >&2
+    fi
+    exit "$code"
+}
+say() {
+    printf '%s\n' "$*"
+}
+
+case ${1-} in
+    -h | --help) usage; exit 0 ;;
+    -?*) fail 2 "unknown option $1 (sh install.sh --help)" ;;
+esac
+[ $# -le 1 ] || fail 2 "one FOLDER at most (sh install.sh --help)"
+here=$(cd -P -- "$(dirname -- "$0")" && pwd -P)
+
+# --- the package: every file as SHA256SUMS lists it, and nothing else beside ------------------
+[ -f "$here/SHA256SUMS" ] && [ -d "$here/wheels" ] ||
+    fail 2 "$here has no SHA256SUMS or wheels/ beside install.sh: copy the whole package folder"
+command -v sha256sum >/dev/null 2>&1 || fail 2 "sha256sum not found (it is part of coreutils)"
+listed=' '
+while read -r sum file; do
+    file=${file#\*}
+    case $file in
+        '' | /* | ../* | */../*) fail 2 "SHA256SUMS: no file named '$file' can be part of the package" ;;
+    esac
+    [ -f "$here/$file" ] || fail 2 "$file: missing; copy the whole package folder again"
+    [ "$(sha256sum <"$here/$file" | cut -c1-64)" = "$sum" ] ||
+        fail 2 "$file: damaged or changed (its SHA-256 differs from SHA256SUMS); copy the package again"
+    listed="$listed$file "
+done <"$here/SHA256SUMS"
+for path in "$here"/wheels/* "$here"/*.whl; do
+    [ -e "$path" ] || continue
+    file=${path#"$here"/}
+    case $listed in
+        *" $file "*) ;;
+        *) fail 2 "$file: not in SHA256SUMS, so not part of this package; remove it" ;;
+    esac
+done
+
+# --- the interpreter: this package's CPU, Python version, and what it needs ------------------
+clean() {  # clean [NAME=VALUE...] COMMAND...: run with no variable of the caller's but these
+    set -- PATH="$PATH" "$@"
+    if [ -n "${TMPDIR-}" ]; then set -- TMPDIR="$TMPDIR" "$@"; fi
+    if [ -n "${HOME-}" ]; then set -- HOME="$HOME" "$@"; fi
+    env -i "$@"
+}
+python_name=${PYTHON:-python3}
+python=$(command -v -- "$python_name" 2>/dev/null) ||
+    fail 2 "no $python_name here (this package needs Python $want_python; PYTHON=/path/to/python3 names one)"
+case $python in /*) ;; *) python=$(pwd -P)/$python ;; esac
+# -E -s rather than -I: an old Python must still answer, to be told apart.
+probe=$(cd / && clean "$python" -E -s -c 'import platform, struct, sys; print("%d.%d %s %d" % (sys.version_info[0], sys.version_info[1], platform.machine(), 8 * struct.calcsize("P")))' 2>/dev/null) ||
+    fail 2 "$python_name does not run (this package needs Python $want_python)"
+read -r have_version have_machine have_bits <<EOF
+$probe
+EOF
+others() {  # the package that fits this interpreter, if there is one
+    case $have_machine:$have_bits:$have_version in
+@OTHERS@
+    esac
+}
+case $have_machine:$have_bits in
+    @ACCEPT@) ;;
+    *) fail 2 "this package is for @SYSTEM@, @CPU@; $python_name runs on $have_machine $have_bits-bit$(others)" ;;
+esac
+[ "$have_version" = "$want_python" ] ||
+    fail 2 "this package is for Python $want_python (@SYSTEM@); $python_name is $have_version$(others)"
+@SYSTEM_CHECK@(cd / && clean "$python" -I -c 'import venv') >/dev/null 2>&1 ||
+    fail 2 "$python_name has no venv module (a distribution that ships it apart calls it python3-venv)"
+
+# --- the folder: new, an earlier installation, or someone else's ------------------------------
+if [ $# -eq 1 ]; then
+    dir=$1
+elif [ -n "${HOME-}" ]; then
+    dir=$HOME/mnist-edge
+else
+    fail 2 "HOME is not set: name the folder (sh install.sh FOLDER)"
 fi
-{system_check}if [ -e "$venv" ] && [ ! -f "$venv/pyvenv.cfg" ]; then
-    echo "install.sh: $venv exists and is not a virtual environment; name another folder" >&2; exit 2
+case $dir in /*) ;; *) dir=$(pwd -P)/$dir ;; esac
+while :; do case $dir in /?*/) dir=${dir%/} ;; *) break ;; esac; done
+envs=$dir/.envs
+
+describe() {  # describe ENV: "VERSION (bundle ID)" of the runtime installed in ENV
+    v=unknown
+    b=unknown
+    for info in "$1"/lib/python*/site-packages/mnist_edge_runtime-*.dist-info; do
+        if [ -d "$info" ]; then v=${info##*/mnist_edge_runtime-}; v=${v%.dist-info}; fi
+    done
+    for manifest in "$1"/lib/python*/site-packages/mnist_edge_runtime/bundle/manifest.json; do
+        if [ -f "$manifest" ]; then b=$(sha256sum <"$manifest" | cut -c1-12); fi
+    done
+    say "$v (bundle $b)"
+}
+previous=
+if [ -L "$envs/current" ]; then
+    state=upgrade
+    previous=$(readlink "$envs/current")
+    old_desc=$(describe "$envs/$previous")
+elif [ -f "$dir/pyvenv.cfg" ] && [ ! -L "$dir/pyvenv.cfg" ]; then
+    # An installation by an earlier install.sh: the virtual environment is the folder itself.
+    [ -e "$dir/bin/mnist-edge-runtime" ] ||
+        fail 2 "$dir is a virtual environment without mnist-edge-runtime; name another folder (nothing was changed)"
+    state=legacy
+    old_desc=$(describe "$dir")
+elif [ -d "$dir" ]; then
+    case $(ls -A -- "$dir") in
+        '' | .envs) state=new ;;
+        *) fail 2 "$dir exists and is not an mnist-edge installation; name another folder (nothing was changed)" ;;
+    esac
+elif [ -e "$dir" ] || [ -L "$dir" ]; then
+    fail 2 "$dir exists and is not a folder; name another one (nothing was changed)"
+else
+    state=new
 fi
-"$python" -m venv {venv_options}"$venv" || {{
-    echo "install.sh: cannot make a virtual environment (sudo apt install python3-venv)" >&2; exit 2; }}
-"$venv/bin/python" -m pip install --quiet --no-index --find-links "$here/wheels" "mnist-edge-runtime[{extras}]"
-"$venv/bin/mnist-edge-runtime" --version
-echo "installed: $venv/bin/mnist-edge-runtime   (parity check: $venv/bin/mnist-edge-runtime eval)"
+
+# --- from here on, what this run makes is removed again unless it succeeds -------------------
+new=
+log=
+made_dir=no
+made_envs=no
+cleanup() {
+    code=$?
+    trap - EXIT
+    if [ "$switched" = no ] && [ -n "$new" ]; then rm -rf -- "$new"; fi
+    if [ "$code" = 0 ] && [ -n "$log" ]; then rm -f -- "$log" "$log.requirements"; fi
+    if [ "$made_envs" = yes ]; then rmdir -- "$envs" 2>/dev/null || :; fi
+    if [ "$made_dir" = yes ]; then rmdir -- "$dir" 2>/dev/null || :; fi
+    exit "$code"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+why() {  # why WHAT TEXT: the cause in TEXT (an error message) of WHAT failing, in words
+    case $2 in
+        *"No space left on device"*) say "$1: the disk is full ($needed_mb MB needed)" ;;
+        *"Read-only file system"*) say "$1: read-only file system; choose a folder on a writable one" ;;
+        *"Permission denied"*) say "$1: permission denied; choose a folder of yours, or use sudo (say for /opt/mnist-edge)" ;;
+        *) say "$1: ${2##*: }" ;;
+    esac
+}
+make_dir() {  # make_dir FOLDER, or fail with the cause
+    err=$(mkdir -p -- "$1" 2>&1) || fail 2 "$(why "cannot make $1" "$err")"
+}
+if [ ! -d "$dir" ]; then make_dir "$dir"; made_dir=yes; fi
+if [ ! -d "$envs" ]; then make_dir "$envs"; made_envs=yes; fi
+dir_real=$(cd -P -- "$dir" && pwd -P)
+free_kb=$(df -Pk -- "$envs" 2>/dev/null | awk 'NR == 2 { print $4 }') || free_kb=
+case $free_kb in
+    '' | *[!0-9]*) ;;
+    *) [ "$free_kb" -ge $((needed_mb * 1024)) ] ||
+        fail 2 "not enough free space for $dir: $needed_mb MB needed, $((free_kb / 1024)) MB free" ;;
+esac
+
+name=$version-$bundle
+n=1
+while [ -e "$envs/$name" ] || [ -L "$envs/$name" ]; do
+    n=$((n + 1))
+    name=$version-$bundle-$n
+done
+new=$envs/$name
+make_dir "$new"
+log=$(mktemp 2>/dev/null) || log=$envs/install.log
+failed() {  # failed WHAT: the cause the log gives, in one line
+    cause=$(grep -E 'No space left|Read-only file system|Permission denied' "$log" | tail -n 1)
+    [ -n "$cause" ] || cause=$(tail -n 1 "$log")
+    fail 2 "$(why "$1" "$cause") (log: $log)"
+}
+
+say "installing mnist-edge-runtime $new_desc into $new"
+(cd / && clean "$python" -I -m venv --without-pip @VENV_OPTIONS@"$new") >"$log" 2>&1 ||
+    failed "making the virtual environment"
+# Exactly the wheels SHA256SUMS lists, each with its hash; pip runs from its own wheel here, with
+# no configuration file (PIP_CONFIG_FILE=/dev/null skips the system's too), no variable (clean,
+# --isolated), no index and no other folder of wheels.
+while read -r sum file; do
+    case ${file#\*} in
+        wheels/*.whl)
+            wheel=${file#*wheels/}
+            rest=${wheel#*-}
+            printf '%s==%s --hash=sha256:%s\n' "${wheel%%-*}" "${rest%%-*}" "$sum" ;;
+    esac
+done <"$here/SHA256SUMS" >"$log.requirements"
+(cd / && clean PIP_CONFIG_FILE=/dev/null "$new/bin/python" -I "$here/$pip_wheel/pip" install --isolated \
+    --no-index --find-links "$here/wheels" --requirement "$log.requirements" --require-hashes \
+    --no-deps --only-binary=:all: --ignore-installed --no-cache-dir --disable-pip-version-check \
+    --no-warn-script-location --quiet) >"$log" 2>&1 || failed "installing the wheels"
+
+say "checking it: mnist-edge-runtime eval (its models on the 10,000 MNIST test images it carries)"
+if ! (cd / && clean "$new/bin/mnist-edge-runtime" eval) >"$log" 2>&1; then
+    fail 1 "the new installation fails its check: $(tail -n 1 "$log") (log: $log)"
+fi
+sed 's/^/    /' "$log"
+
+# --- the switch: .envs/current names the new environment (one rename) -------------------------
+rm -f -- "$envs/.current.new"
+ln -s -- "$name" "$envs/.current.new"
+(cd / && clean "$python" -I -c 'import os, sys; os.replace(sys.argv[1], sys.argv[2])' \
+    "$envs/.current.new" "$envs/current") || fail 2 "cannot switch $envs/current to $name"
+switched=yes
+if [ "$state" = legacy ]; then  # the old environment's own entries go to .envs; the rest stays
+    previous=${old_desc%% *}-old-layout
+    n=1
+    while [ -e "$envs/$previous" ]; do
+        n=$((n + 1))
+        previous=${old_desc%% *}-old-layout-$n
+    done
+    mkdir -- "$envs/$previous"
+    for entry in bin include lib lib64 pyvenv.cfg; do
+        if [ -e "$dir/$entry" ] || [ -L "$dir/$entry" ]; then mv -- "$dir/$entry" "$envs/$previous/"; fi
+    done
+fi
+# FOLDER/bin, lib, ... -> .envs/current/...: FOLDER is the virtual environment in use, as before.
+for entry in bin include lib lib64 pyvenv.cfg; do
+    if [ -e "$envs/current/$entry" ] && [ ! -L "$dir/$entry" ]; then
+        ln -s -- ".envs/current/$entry" "$dir/$entry"
+    fi
+done
+
+units_naming() {  # units_naming TEXT: the systemd services whose unit file contains TEXT
+    for unit in "$units"/*.service; do
+        if [ -f "$unit" ] && grep -q -F -- "$1" "$unit"; then say "$unit"; fi
+    done
+}
+for path in "$envs"/*; do  # the previous version and what a service runs stay
+    entry=${path##*/}
+    case $entry in current | "$name" | "$previous") continue ;; esac
+    [ -n "$(units_naming "$dir_real/.envs/$entry/")" ] || rm -rf -- "$path"
+done
+version_line=$(cd / && clean "$dir/bin/mnist-edge-runtime" --version) ||
+    fail 1 "$dir/bin/mnist-edge-runtime does not run"
+say "$version_line"
+case $state in
+    new) say "installed: mnist-edge-runtime $new_desc in $dir" ;;
+    *)
+        if [ "$old_desc" = "$new_desc" ]; then
+            say "reinstalled: mnist-edge-runtime $new_desc in $dir (the same version and bundle)"
+        else
+            say "upgraded: mnist-edge-runtime $old_desc -> $new_desc in $dir"
+        fi
+        say "the previous one stays in $envs/$previous until the next upgrade" ;;
+esac
+for unit in $(units_naming "$dir_real/"); do
+    service=${unit##*/}
+    service=${service%.service}
+    grep -q -F -- "$dir_real/.envs/$name/" "$unit" && continue
+    runs=
+    for path in "$envs"/*; do
+        if grep -q -F -- "$dir_real/.envs/${path##*/}/" "$unit"; then runs=${path##*/}; fi
+    done
+    if [ -n "$runs" ]; then
+        say "service $service still runs $(describe "$envs/$runs"); to run $new_desc: sudo sed -i 's|/.envs/$runs/|/.envs/$name/|g' $unit && sudo systemctl daemon-reload && sudo systemctl restart $service"
+    else
+        say "service $service runs $new_desc once restarted: sudo systemctl restart $service"
+    fi
+done
+say "run: $dir/bin/mnist-edge-runtime predict IMAGE (or serve --host 0.0.0.0, or eval)"
 """
 
 SYSTEM_CHECK = """\
-"$python" -c 'import numpy, PIL' 2>/dev/null || {{
-    echo "install.sh: needs Debian's numpy and Pillow: sudo apt install {packages}" >&2; exit 2; }}
+(cd / && clean "$python" -I -c 'import numpy, PIL') >/dev/null 2>&1 ||
+    fail 2 "needs Debian's numpy and Pillow: sudo apt install {packages}"
 """
 
 README_TXT = """\
-mnist-edge-runtime, offline installation for {system}
+{title}
 {rule}
 
-Target {name}: {machine}, Python {python}. Runtime {runtime} with its bundle inside
-({bundle}). Nothing is downloaded on the device.
+Target:   {name} ({machine}, Python {python})
+Runtime:  mnist-edge-runtime {version}, with its models and the 10,000 MNIST test images inside
+Bundle:   {bundle} ({models})
+Space:    about {needed_mb} MB installed; an upgrade needs that much free again, as the version
+          before it is kept until the next upgrade
 
-1. Copy this whole folder to the device (scp -r, a USB stick, ...).
-{system_step}2. On the device, in the folder:
+Nothing is downloaded on the device.
 
-       sh install.sh                # makes ~/mnist-edge (or: sh install.sh /opt/mnist-edge)
+{system_step}{n_copy}. Copy this whole folder to the device (scp -r, a USB stick, ...). install.sh checks the
+   copy itself; by hand: sha256sum -c SHA256SUMS, and compare the output of sha256sum SHA256SUMS
+   with the SHA-256 of SHA256SUMS printed when the package was made.
 
-3. Check parity, on the device, from any folder (the models and the 10,000 MNIST test images
-   are in the package; exit 1 if an accuracy differs from the manifest's):
+{n_install}. On the device, in this folder:
 
-       ~/mnist-edge/bin/mnist-edge-runtime eval
+       sh install.sh                      # installs into ~/mnist-edge
+       sh install.sh /opt/mnist-edge      # or into the folder you name (sudo where it needs root)
 
-4. Recognize a digit:
+   It checks every file against SHA256SUMS, the CPU, Python {python} and the free space. Then it
+   installs exactly these wheels, each checked against its hash (no settings or variables of
+   pip's from outside this folder are read), into a new virtual environment, runs
+   mnist-edge-runtime eval there (each model on the 10,000 test images: the manifest's accuracy
+   or exit 1) and only then puts it in use. Unless it exits 0, what was installed before stays
+   as it was; a failure is one line that says why. sh install.sh --help says more.
 
-       ~/mnist-edge/bin/mnist-edge-runtime predict digit.jpg
-       ~/mnist-edge/bin/mnist-edge-runtime serve --host 0.0.0.0   # then open http://<device>.local:8000/
+   Below, D is the folder you installed into. Set it first, in the shell you use:
 
-Run serve as a service (starts at boot, restarts on failure, memory capped, no root):
+       D=~/mnist-edge                     # or D=/opt/mnist-edge: the folder you gave install.sh
 
-       ~/mnist-edge/bin/mnist-edge-runtime serve --host 0.0.0.0 --systemd-unit \\
+{n_use}. Recognize a digit, check parity again, or serve the page:
+
+       $D/bin/mnist-edge-runtime predict digit.jpg
+       $D/bin/mnist-edge-runtime eval
+       $D/bin/mnist-edge-runtime serve --host 0.0.0.0   # then open http://<device>.local:8000/
+
+{n_service}. Run serve as a service (starts at boot, restarts on failure, memory capped, no root):
+
+       $D/bin/mnist-edge-runtime serve --host 0.0.0.0 --systemd-unit \\
            | sudo tee /etc/systemd/system/mnist-edge.service
        sudo systemctl daemon-reload && sudo systemctl enable --now mnist-edge
 
-Wheels ({count}):
+   The unit names the version it runs, and keeps it through an upgrade (install.sh removes no
+   version a service names): after an upgrade, install.sh prints the line that moves the
+   service to the new version and restarts it. To stop and remove the service:
+
+       sudo systemctl disable --now mnist-edge
+       sudo rm /etc/systemd/system/mnist-edge.service && sudo systemctl daemon-reload
+
+{n_upgrade}. Upgrade: copy the newer package to the device and run its install.sh with the same folder:
+
+       sh install.sh "$D"
+
+   It installs the new runtime and models beside the installed ones and switches to them only
+   once they pass their check, then prints the old and the new version and bundle. Your own
+   files in $D stay. The version before is kept in $D/.envs until the next upgrade.
+
+{n_remove}. Uninstall (remove the service first, if you made one):
+
+       rm -rf "$D"/.envs "$D"/bin "$D"/include "$D"/lib "$D"/lib64 "$D"/pyvenv.cfg
+       rm -rf "$D"                        # or this instead: your own files in $D go too
+
+In this folder: install.sh, this README.txt, SHA256SUMS, pip's wheel (install.sh runs pip from
+it: the device's pip is not used, and pip is not installed)
+
+  {pip_wheel}
+
+and in wheels/ the {count} wheels that are installed:
+
 {wheel_list}
+"""
+
+SYSTEM_STEP = """\
+1. First, while the device still has the internet (once): Debian's {what}, which this
+   package uses (PyPI has no {machine} wheel of {wheels}):
+
+       sudo apt install {packages}
+
 """
 
 
@@ -246,46 +625,85 @@ def build_package(
         runtime = build_runtime_wheel(bundle, wheels)
         on_step(f"fetching the wheels for {target.machine} Python {target.python}")
         download_wheels(target, wheels)
+        pip_wheel = download_pip(target, staging)
         files = sorted(wheels.glob("*.whl"))
-        _write_scripts(target, staging, runtime, bundle, files)
+        _write_scripts(target, staging, runtime, bundle, files, pip_wheel)
+        (staging / "SHA256SUMS").write_text(sha256sums(staging))
+        staging.chmod(0o755)  # mkdtemp's 0700 would reach the device with the copy
         staging.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return [out / "wheels" / f.name for f in files]
 
 
-def _write_scripts(target: Target, folder: Path, runtime: Path, bundle: Path, wheels: list[Path]) -> None:
-    import hashlib
+def _shell_cases(target: Target) -> tuple[str, str]:
+    """install.sh's CPU test: the ``machine:bits`` an interpreter of ``target`` reports (a 32-bit
+    Raspberry Pi OS on a 64-bit kernel says aarch64 and 32), and, for one that does not fit, the
+    case lines that name the target that fits its CPU and Python."""
 
-    system_check = (
-        SYSTEM_CHECK.format(packages=" ".join(target.debian_packages)) if target.from_system else ""
-    )
-    install = folder / "install.sh"
-    install.write_text(
-        INSTALL_SH.format(
-            system=target.system, machine=target.machine, python=target.python, extras=target.extras,
-            system_check=system_check,
-            venv_options="--system-site-packages " if target.from_system else "",
-        )
-    )  # fmt: skip
-    install.chmod(0o755)
-    # The hash `mnist-edge-runtime --version` prints: the packaged manifest's.
-    manifest_hash = hashlib.sha256(packaged.packaged_files(bundle)["manifest.json"]).hexdigest()[:12]
+    def patterns(machine: str) -> list[str]:
+        return {"armv7l": ["armv7l:32", "armv8l:32", "aarch64:32", "arm64:32"],
+                "aarch64": ["aarch64:64", "arm64:64"], "x86_64": ["x86_64:64", "amd64:64"]}[machine]  # fmt: skip
+
+    others = [
+        f"        {' | '.join(f'{p}:{t.python}' for p in patterns(t.machine))})"
+        f" say '; the package for it is made with --target {t.name}' ;;"
+        for t in TARGETS.values()
+    ]
+    return " | ".join(patterns(target.machine)), "\n".join(others)
+
+
+def _write_scripts(
+    target: Target, folder: Path, runtime: Path, bundle: Path, wheels: list[Path], pip_wheel: Path
+) -> None:
+    # The id `mnist-edge-runtime --version` prints: the packaged manifest's SHA-256, short.
+    bundle_id = hashlib.sha256(packaged.packaged_files(bundle)["manifest.json"]).hexdigest()[:12]
+    version = runtime.name.split("-")[1]
+    needed_mb = installed_mb(wheels)
+    accept, others = _shell_cases(target)
+    packages = " ".join(target.debian_packages)
+    bits = "32" if target.machine == "armv7l" else "64"
+    install = INSTALL_SH
+    for key, value in {
+        "VERSION": version, "BUNDLE": bundle_id, "SYSTEM": target.system, "MACHINE": target.machine,
+        "PYTHON": target.python, "NEEDED_MB": str(needed_mb), "PIP_WHEEL": pip_wheel.name,
+        "CPU": f"{target.machine} {bits}-bit", "ACCEPT": accept, "OTHERS": others,
+        "NEEDS": f" and Debian's {' and '.join(target.from_system)} (sudo apt install {packages})" if target.from_system else "",
+        "SYSTEM_CHECK": SYSTEM_CHECK.format(packages=packages) if target.from_system else "",
+        "VENV_OPTIONS": "--system-site-packages " if target.from_system else "",
+    }.items():  # fmt: skip
+        install = install.replace(f"@{key}@", value)
+    assert "@" not in install.replace("$@", ""), "install.sh: a placeholder left"
+    (folder / "install.sh").write_text(install)
+    (folder / "install.sh").chmod(0o755)
     system_step = (
-        f"   First, with the internet or from a Debian mirror: sudo apt install {' '.join(target.debian_packages)}\n"
-        f"   (PyPI has no {target.machine} wheel of {' or '.join(target.from_system)}: the system's are used.)\n"
-        if target.from_system
-        else ""
-    )
-    title = f"mnist-edge-runtime, offline installation for {target.system}"
+        SYSTEM_STEP.format(what=" and ".join(target.from_system).replace("pillow", "Pillow"), machine=target.machine,
+                           wheels=" or ".join(target.from_system).replace("pillow", "Pillow"), packages=packages)
+        if target.from_system else ""
+    )  # fmt: skip
+    first = 2 if target.from_system else 1
+    steps = ("n_copy", "n_install", "n_use", "n_service", "n_upgrade", "n_remove")
+    title = f"mnist-edge-runtime {version}, offline installation for {target.system}"
     (folder / "README.txt").write_text(
         README_TXT.format(
-            system=target.system, rule="=" * len(title), name=target.name, machine=target.machine,
-            python=target.python, runtime=runtime.name.split("-")[1],
-            bundle=f"manifest {manifest_hash}: {', '.join(packaged.PACKAGED_MODELS)}",
-            system_step=system_step, count=len(wheels), wheel_list="\n".join(f"  {w.name}" for w in wheels),
+            title=title, rule="=" * len(title), name=target.name, machine=target.machine,
+            python=target.python, version=version, bundle=bundle_id,
+            models=", ".join(packaged.PACKAGED_MODELS), needed_mb=needed_mb, system_step=system_step,
+            pip_wheel=pip_wheel.name, count=len(wheels), wheel_list="\n".join(f"  {w.name}" for w in wheels),
+            **{step: first + i for i, step in enumerate(steps)},
         )
     )  # fmt: skip
+
+
+def summary(out: Path, target_name: str, wheels: list[Path]) -> str:
+    """The lines that say what was written, with the SHA-256 of SHA256SUMS (the one to compare
+    on the device: it vouches for every other file)."""
+    size = sum(w.stat().st_size for w in wheels) / 1e6
+    sums = hashlib.sha256((out / "SHA256SUMS").read_bytes()).hexdigest()
+    return (
+        f"{out}/: {len(wheels)} wheels ({size:.1f} MB), install.sh, README.txt, SHA256SUMS for "
+        f"{TARGETS[target_name].system}\nSHA-256 of SHA256SUMS: {sums}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -322,10 +740,7 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"mnist_edge.package: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    size = sum(w.stat().st_size for w in wheels) / 1e6
-    print(
-        f"{args.out}/: {len(wheels)} wheels ({size:.1f} MB), install.sh, README.txt for {TARGETS[args.target].system}"
-    )
+    print(summary(args.out, args.target, wheels))
     return 0
 
 
