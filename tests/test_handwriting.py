@@ -1,0 +1,121 @@
+"""mnist_edge.handwriting: pen-drawn digits and non-digits, read as the runtime reads them."""
+
+from __future__ import annotations
+
+import string
+
+import numpy as np
+import pytest
+from mnist_edge_runtime.reading import read_digit
+from mnist_edge_runtime.verdict import INK_LEVEL
+
+from mnist_edge import handwriting as hw
+
+SPLITS = {"train": hw.TRAIN_FAMILIES, "held out": hw.HELD_OUT_FAMILIES}
+
+
+def assert_mnist_form(images: np.ndarray) -> None:
+    """What read_digit gives: 28x28 uint8, ink present, bright on a black border; read again,
+    unchanged (a 28x28 bright-on-black picture passes through the runtime untouched)."""
+    assert images.dtype == np.uint8 and images.shape[1:] == (28, 28)
+    for image in images:
+        assert np.count_nonzero(image > INK_LEVEL) > 0
+        border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]])
+        assert np.median(border) == 0
+        assert np.array_equal(read_digit(image), image)
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_digits_have_mnist_form_and_labels(split):
+    images, labels = hw.render_digits(30, 3, SPLITS[split])
+    assert images.shape == (30, 28, 28)
+    assert labels.shape == (30,) and labels.dtype == np.int64
+    assert set(labels.tolist()) <= set(range(10))
+    assert_mnist_form(images)
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_non_digits_have_mnist_form(split):
+    images = hw.render_non_digits(30, 4, SPLITS[split])
+    assert images.shape == (30, 28, 28)
+    assert_mnist_form(images)
+
+
+def test_same_seed_same_bytes_other_seed_other_pictures():
+    first = hw.render_digits(12, 11, hw.TRAIN_FAMILIES)
+    again = hw.render_digits(12, 11, hw.TRAIN_FAMILIES)
+    other = hw.render_digits(12, 12, hw.TRAIN_FAMILIES)
+    assert first[0].tobytes() == again[0].tobytes() and first[1].tobytes() == again[1].tobytes()
+    assert first[0].tobytes() != other[0].tobytes()
+    negatives = hw.render_non_digits(12, 11, hw.HELD_OUT_FAMILIES)
+    assert negatives.tobytes() == hw.render_non_digits(12, 11, hw.HELD_OUT_FAMILIES).tobytes()
+
+
+def test_counts_and_families_checked():
+    images, labels = hw.render_digits(0, 0, hw.TRAIN_FAMILIES)
+    assert images.shape == (0, 28, 28) and labels.shape == (0,)
+    with pytest.raises(ValueError, match="unknown families"):
+        hw.render_digits(1, 0, ("Comic Sans",))
+    with pytest.raises(ValueError, match="no families"):
+        hw.render_non_digits(1, 0, ())
+
+
+def test_held_out_families_disjoint_from_training_ones():
+    assert not set(hw.TRAIN_FAMILIES) & set(hw.HELD_OUT_FAMILIES)
+    files = {
+        split: {f for fam in fams for f in hw.FONT_FAMILIES.get(fam, ())} for split, fams in SPLITS.items()
+    }
+    assert not files["train"] & files["held out"]
+    # Every family is one of the two, and each split has fonts and a pen-stroke hand.
+    assert set(hw.TRAIN_FAMILIES) | set(hw.HELD_OUT_FAMILIES) == set(hw.FONT_FAMILIES) | set(hw.STROKE_HANDS)
+    for families in SPLITS.values():
+        assert any(f in hw.FONT_FAMILIES for f in families) and any(f in hw.STROKE_HANDS for f in families)
+
+
+def test_fonts_are_matplotlibs_own():
+    for files in hw.FONT_FAMILIES.values():
+        for file in files:
+            assert (hw.font_dir() / file).is_file(), file
+
+
+def test_digit_like_letters_never_drawn_as_non_digits():
+    assert set(hw.LETTERS) | set(hw.DIGIT_LIKE_LETTERS) == set(string.ascii_letters)
+    assert not set(hw.LETTERS) & set(hw.DIGIT_LIKE_LETTERS)
+    for split, families in SPLITS.items():
+        letters = hw.draw_non_digits(60, 5, families, side=128, pen=None, kinds=("letter",))
+        drawn = {d.variant for d in letters}
+        assert all(d.kind == "letter" and d.label == -1 for d in letters)
+        assert drawn <= set(hw.LETTERS), split
+        assert len(drawn) > 20  # many letters, not a few
+
+
+def test_every_kind_of_non_digit_is_drawn():
+    drawings = hw.draw_non_digits(120, 6, hw.TRAIN_FAMILIES, side=128, pen=None)
+    assert {d.kind for d in drawings} == set(hw.NON_DIGIT_KINDS)
+    assert all(d.label == -1 for d in drawings)
+    # Without a font family there are no letters, and the other kinds still are.
+    strokes_only = hw.draw_non_digits(40, 6, ("Pen strokes (print)",), side=128, pen=None)
+    assert {d.kind for d in strokes_only} == set(hw.NON_DIGIT_KINDS) - {"letter"}
+
+
+def test_every_procedural_variant_drawn_by_both_hands():
+    for family in hw.STROKE_HANDS:
+        for digit, names in hw.VARIANTS.items():
+            for name in names:
+                drawings = hw.draw_digits(2, digit, (family,), side=128, variants=((digit, name),))
+                assert [(d.label, d.variant, d.family) for d in drawings] == [(digit, name, family)] * 2
+                assert_mnist_form(np.stack([read_digit(d.image) for d in drawings]))
+    with pytest.raises(ValueError, match="no procedural variants"):
+        hw.draw_digits(1, 0, hw.TRAIN_FAMILIES, variants=((1, "serif"),))
+
+
+def test_flagged_ones_are_ones_drawn_on_the_page():
+    drawings = hw.draw_digits(10, 8, hw.HELD_OUT_FAMILIES, variants=hw.FLAGGED_ONES)
+    assert {d.label for d in drawings} == {1}
+    assert {d.family for d in drawings} == {"Pen strokes (cursive)"}
+    for d in drawings:
+        # The page's canvas: 280x280, dark ink on white.
+        assert d.image.shape == (hw.PAGE_SIDE, hw.PAGE_SIDE) and d.image.dtype == np.uint8
+        assert d.image[0, 0] == 255 and d.image.min() == 0
+    with pytest.raises(ValueError, match="pen-stroke hands"):
+        hw.draw_digits(1, 0, ("DejaVu Sans Mono",), variants=hw.FLAGGED_ONES)
