@@ -36,6 +36,9 @@ WORKING_SIDE = 400  # photos are shrunk to this longest side before the digit is
 # MNIST centres each digit by its centre of mass: at most 0.52 pixels from the middle (14, 14)
 # in all 70,000 images; a 28x28 picture further off than this was not made that way.
 MAX_MASS_OFFSET = 2.0
+# Ink for that test: JPEG's ringing around a stroke (quality 75) would otherwise widen the box
+# of a 28x28 MNIST digit past 20 pixels; it stays under this level.
+FORM_INK_LEVEL = 63
 MIN_CONTRAST = 16  # gray levels between paper and ink below which a 28x28 picture is blank
 # Ink in a photo is at least a quarter of the gray range darker than the paper around it; what
 # stands out less (a shadow across blank paper, grain, a crease) is not taken for a digit.
@@ -133,29 +136,29 @@ def _small_to_mnist(gray: np.ndarray, what: str) -> np.ndarray:
     if in_mnist_form(image):
         return image
     # A drawing its owner shrank to 28x28 fills the frame, or sits off-centre: fitted like a photo.
-    rows, cols = np.flatnonzero(image.any(axis=1)), np.flatnonzero(image.any(axis=0))
+    ink = image > FORM_INK_LEVEL
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     crop = image[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.float32)
     return _fit_and_centre(crop, what)
 
 
 def in_mnist_form(image: np.ndarray) -> bool:
-    """Is a 28x28 uint8 picture (bright ink on black) sized and centred as MNIST's are: its ink
-    (every pixel over 0) within a 20x20 box, and its centre of mass within ``MAX_MASS_OFFSET``
-    pixels of the middle? Every one of MNIST's 70,000 images is."""
-    if image.dtype != np.uint8:
-        rows, cols = np.flatnonzero(image.any(axis=1)), np.flatnonzero(image.any(axis=0))
-    else:
-        # Row and column sums in integers: the centre of mass from them is exactly the one the
-        # float64 sums of ``_centre_of_mass`` give (every partial sum is an integer under 2**53).
-        row_sums, col_sums = image.sum(axis=1, dtype=np.int64), image.sum(axis=0, dtype=np.int64)
-        rows, cols = np.flatnonzero(row_sums), np.flatnonzero(col_sums)
+    """Is a 28x28 picture (bright ink on black) sized and centred as MNIST's are: its ink (pixels
+    over ``FORM_INK_LEVEL``) within a 20x20 box, and its centre of mass within
+    ``MAX_MASS_OFFSET`` pixels of the middle? Every one of MNIST's 70,000 images is, saved as a
+    JPEG too."""
+    ink = image > FORM_INK_LEVEL
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     if not rows.size:
-        return True  # blank: nothing to fit
+        return True  # blank or faint: nothing to fit
     if rows[-1] - rows[0] + 1 > BOX or cols[-1] - cols[0] + 1 > BOX:
         return False
     if image.dtype != np.uint8:
         cy, cx = _centre_of_mass(image.astype(np.float64))
     else:
+        # Row and column sums in integers: the centre of mass from them is exactly the one the
+        # float64 sums of ``_centre_of_mass`` give (every partial sum is an integer under 2**53).
+        row_sums, col_sums = image.sum(axis=1, dtype=np.int64), image.sum(axis=0, dtype=np.int64)
         total = int(row_sums.sum())
         cy = int(np.arange(len(row_sums)) @ row_sums) / total
         cx = int(np.arange(len(col_sums)) @ col_sums) / total

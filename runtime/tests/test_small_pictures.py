@@ -62,3 +62,24 @@ def test_an_off_centre_digit_is_centred(mnist_images):
     read = read_digit(shifted)
     assert in_mnist_form(read)
     np.testing.assert_array_equal(read, read_digit(read))  # fitted once, then taken as it is
+
+
+@pytest.mark.parametrize("polarity", ["MNIST form", "dark on white"])
+def test_a_28x28_jpeg_of_an_mnist_digit_is_not_refitted(mnist_images, polarity, monkeypatch):
+    """JPEG's ringing widens the faint edge of the ink, not the digit: no re-fit, same pixels as
+    reading the picture with the fit switched off."""
+    import io
+
+    from PIL import Image
+
+    from mnist_edge_runtime import reading
+
+    for digit in mnist_images[-300:]:
+        buffer = io.BytesIO()
+        Image.fromarray(digit if polarity == "MNIST form" else 255 - digit).save(buffer, "JPEG", quality=75)
+        gray = np.asarray(Image.open(buffer).convert("L"))
+        read = read_digit(gray)
+        assert in_mnist_form(read)
+        with monkeypatch.context() as patched:
+            patched.setattr(reading, "in_mnist_form", lambda image: True)
+            np.testing.assert_array_equal(read, read_digit(gray))
