@@ -103,9 +103,9 @@ SHAPES = (
 # What render_non_digits draws, and how often (letters only where a font family is given).
 NON_DIGIT_KINDS: dict[str, float] = {
     "letter": 0.40,
-    "shape": 0.25,
+    "shape": 0.30,
     "scribble": 0.10,
-    "fragment": 0.15,
+    "fragment": 0.10,
     "two digits": 0.10,
 }
 
@@ -151,8 +151,8 @@ def render_non_digits(count: int, seed: int, families: tuple[str, ...]) -> np.nd
     draws and reads digits: (count, 28, 28) uint8.
 
     Letters of the font families among ``families`` (none of ``DIGIT_LIKE_LETTERS``), shapes
-    (``SHAPES``), scribbles, fragments of digits (20-45% of their strokes' length, never a
-    straight line or a closed loop: those read as 1 and 0) and two digits side by side, mixed as
+    (``SHAPES``), scribbles, fragments of digits (20-40% of their strokes' length, never of a 1,
+    a line, a shallow arc or a closed loop: those read as 1 and 0) and two digits side by side, mixed as
     ``NON_DIGIT_KINDS`` says.
     """
     _check(count, families)
@@ -332,13 +332,16 @@ def _non_digit_drawings(
 
 
 def _fragment(rng: np.random.Generator, family: str) -> tuple[list[np.ndarray], str]:
-    """20-45% of a digit's strokes by length, in one run, that reads as neither a 1 (a line)
-    nor a 0 (a closed loop)."""
+    """20-40% of a digit's strokes by length, in one run, that reads as neither a 1 or a 7 (a
+    line, a shallow arc, a straight stroke with a hook or a bar) nor a 0 (a closed loop). Never a
+    piece of a 1: every piece of it is a 1 or a dash."""
     while True:
         strokes, digit, _ = _digit_strokes(rng, family)
+        if digit == 1:
+            continue
         for _ in range(4):
-            piece = _window(strokes, rng.uniform(0.2, 0.45), rng.random())
-            if piece and not _line_like(piece) and not _closed(piece):
+            piece = _window(strokes, rng.uniform(0.2, 0.4), rng.random())
+            if piece and not _line_like(piece) and not _closed(piece) and _straightest(piece) < 0.6:
                 return _normalized(piece), f"part of {digit}"
 
 
@@ -362,7 +365,23 @@ def _window(strokes: list[np.ndarray], share: float, where: float) -> list[np.nd
 def _line_like(strokes: list[np.ndarray]) -> bool:
     points = np.concatenate(strokes)
     spread = np.linalg.eigvalsh(np.cov(points.T))
-    return bool(spread[0] <= 0.04 * max(spread[1], 1e-12))  # thinner than a fifth of its length
+    return bool(spread[0] <= 0.1 * max(spread[1], 1e-12))  # thinner than about a third of its length
+
+
+def _straightest(strokes: list[np.ndarray]) -> float:
+    """The longest straight run (its direction within 20 degrees of where it started) as a share
+    of the longer side of the box around the strokes: near 1 for a stem with a hook or a bar."""
+    longest = 0.0
+    for stroke in strokes:
+        steps = np.diff(_resampled(stroke), axis=0)
+        length = np.hypot(*steps.T)
+        heading = np.arctan2(steps[:, 1], steps[:, 0])
+        for i in range(len(steps)):
+            off = np.abs((heading[i:] - heading[i] + np.pi) % (2 * np.pi) - np.pi) > np.radians(20)
+            end = i + (int(np.argmax(off)) if off.any() else len(off))
+            longest = max(longest, float(length[i:end].sum()))
+    points = np.concatenate(strokes)
+    return longest / max(float(np.ptp(points, axis=0).max()), 1e-9)
 
 
 def _closed(strokes: list[np.ndarray]) -> bool:

@@ -93,6 +93,10 @@ def test_every_kind_of_non_digit_is_drawn():
     drawings = hw.draw_non_digits(120, 6, hw.TRAIN_FAMILIES, side=128, pen=None)
     assert {d.kind for d in drawings} == set(hw.NON_DIGIT_KINDS)
     assert all(d.label == -1 for d in drawings)
+    # Every piece of a 1 is a 1 or a dash: no fragment comes from one.
+    fragments = hw.draw_non_digits(20, 7, hw.HELD_OUT_FAMILIES, side=128, pen=None, kinds=("fragment",))
+    assert [d.variant for d in fragments if d.variant == "part of 1"] == []
+    assert {d.variant for d in fragments} <= {f"part of {k}" for k in range(10)}
     # Without a font family there are no letters, and the other kinds still are.
     strokes_only = hw.draw_non_digits(40, 6, ("Pen strokes (print)",), side=128, pen=None)
     assert {d.kind for d in strokes_only} == set(hw.NON_DIGIT_KINDS) - {"letter"}
