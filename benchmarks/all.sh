@@ -19,6 +19,7 @@ tflite=()
 "$python" benchmarks/end_to_end.py --baseline 49ed63f --out benchmarks/results/end_to_end-vs-49ed63f
 "$python" benchmarks/preprocess_quality.py             # ... and its quality, against the old one
 "$python" benchmarks/input_forms.py --derive           # every input form, non-digits, the "not sure" rule
+"$python" benchmarks/handwriting.py                    # held-out handwriting on the page's canvas, letters, shapes
 "$python" benchmarks/serve_load.py                     # serve under load, memory over a soak
 "$python" benchmarks/serve_hostile.py --baseline 44d6141   # serve under hostile clients, against the server before its limits
 "$python" benchmarks/training.py                       # training: profile, previous vs current defaults
