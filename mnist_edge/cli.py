@@ -373,15 +373,11 @@ def package(
     Exit codes: 0 written, 2 usage error, missing bundle, folder exists, or a wheel the target
     needs does not exist.
     """
-    from mnist_edge.package import TARGETS, build_package
+    from mnist_edge.package import build_package, summary
 
     with console.status("packaging") as status:
         wheels = build_package(target.value, bundle, folder, on_step=lambda step: status.update(step))
-    size = sum(w.stat().st_size for w in wheels) / 1e6
-    out.print(
-        f"{folder}/: {len(wheels)} wheels ({size:.1f} MB), install.sh, README.txt for {TARGETS[target.value].system}",
-        soft_wrap=True,
-    )
+    out.print(summary(folder, target.value, wheels), soft_wrap=True, markup=False)
 
 
 @app.command()

@@ -330,10 +330,15 @@ def test_installed_size_counts_whole_blocks_and_byte_code(tmp_path):
 def test_help_is_usage_and_touches_nothing(packages, device):
     code, out, err, calls = device.install(packages["pi-bookworm-64"], "--help")
     assert code == 0 and err == "" and calls == []
-    assert out.startswith("usage: sh install.sh [FOLDER]\n") and "upgrade" in out and "Exit codes" in out
+    assert out.startswith("usage: sh install.sh [--check-images N] [FOLDER]\n") and "upgrade" in out
+    assert "Exit codes" in out
     for args, message in (
         (["-x"], "install.sh: unknown option -x (sh install.sh --help)"),
         (["a", "b"], "install.sh: one FOLDER at most (sh install.sh --help)"),
+        (["--check-images"], "install.sh: --check-images needs a number (sh install.sh --help)"),
+        (["--check-images", "0"], "install.sh: --check-images takes a number from 1 to 9999, not '0'"),
+        (["--check-images=10000"], "install.sh: --check-images takes a number from 1 to 9999, not '10000'"),
+        (["--check-images", "1e3"], "install.sh: --check-images takes a number from 1 to 9999, not '1e3'"),
     ):
         code, out, err, calls = device.install(packages["pi-bookworm-64"], *args)
         assert (code, err.splitlines(), calls) == (2, [message], [])
@@ -474,6 +479,19 @@ def test_32_bit_installs_exactly_the_listed_wheels_with_debians_numpy_and_pillow
     assert (place / ".envs" / "current").resolve() == new
     for entry in ("bin", "include", "lib", "pyvenv.cfg"):  # the folder is the environment in use
         assert os.readlink(place / entry) == f".envs/current/{entry}"
+
+
+def test_the_check_can_run_on_fewer_images(packages, device):
+    place = device.tmp / "mnist-edge"
+    for args in (["--check-images", "500", str(place)], ["--check-images=20", "--", str(place)]):
+        code, out, err, calls = device.install(packages["pi-bookworm-64"], *args)
+        assert code == 0, err
+        limit = args[0].split("=")[1] if "=" in args[0] else args[1]
+        assert f"runtime eval --limit {limit}" in calls and "runtime eval" not in calls
+        assert (
+            f"checking it: mnist-edge-runtime eval --limit {limit} (the first {limit} MNIST test images; no parity verdict)"
+            in out
+        )
 
 
 def test_pip_gets_nothing_from_the_callers_environment(packages, device, tmp_path):
