@@ -45,9 +45,14 @@ NPZ_KEYS = {
 }
 
 
+# The label of a training picture that is not a digit (mnist_edge/handwriting.py): the models keep
+# their ten outputs, and learn to give none of them to such a picture.
+NO_DIGIT = 10
+
+
 @dataclass(frozen=True)
 class Split:
-    """Images (N, 28, 28) uint8, 0 = background, 255 = ink; labels (N,) uint8."""
+    """Images (N, 28, 28) uint8, 0 = background, 255 = ink; labels (N,) uint8 (0-9, or ``NO_DIGIT``)."""
 
     images: np.ndarray
     labels: np.ndarray

@@ -36,7 +36,7 @@ from mnist_edge.errors import UserError
 from mnist_edge.files import read_json, write_json_atomically
 from mnist_edge.models import MaxAbsNormalization, model_input
 from mnist_edge.tensorflow_quiet import keras, tf
-from mnist_edge.train import TrainConfig, accuracy, default_config, epoch_dataset, loss_for
+from mnist_edge.train import TrainConfig, accuracy, default_config, epoch_dataset, loss_for, training_split
 
 quantizers = tfmot.quantization.keras.quantizers
 
@@ -231,7 +231,8 @@ def quantization_aware_training(
     calibrate_activation_ranges(qat, calibration)
     calibrated_val = accuracy(qat, data.validation, model_name)
 
-    steps = math.ceil(len(data.train) / config.batch_size) * config.epochs
+    train_split = training_split(data.train, train_config)  # what the float model trained on
+    steps = math.ceil(len(train_split) / config.batch_size) * config.epochs
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, max(steps, 1))
     qat.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss_for(model_name, from_logits=True))
     # The QAT model trains with the float model's augmentation, at a lower rate.
@@ -240,7 +241,7 @@ def quantization_aware_training(
     )
     history = []
     for epoch in range(config.epochs):
-        fit = qat.fit(epoch_dataset(data.train, augment, epoch), epochs=1, verbose=0).history
+        fit = qat.fit(epoch_dataset(train_split, augment, epoch), epochs=1, verbose=0).history
         val = accuracy(qat, data.validation, model_name)
         history.append({"epoch": epoch + 1, "loss": round(fit["loss"][0], 6), "val_accuracy": round(val, 6)})
         if on_epoch:
