@@ -127,14 +127,29 @@ def bundle_models(bundle: Path) -> dict[str, Path]:
     return dict(sorted(models.items()))
 
 
+def bundle_at(rev: str, folder: str) -> Path:
+    """The bundle ``folder`` of commit ``rev``, extracted from git into a temporary folder."""
+    import subprocess
+    import tempfile
+
+    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev, folder], capture_output=True)
+    if archive.returncode != 0:
+        raise RuntimeInputError(f"{rev}:{folder}: {archive.stderr.decode().strip() or 'not in git'}")
+    target = Path(tempfile.mkdtemp(prefix="handwriting-bundle-"))
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    return target / folder
+
+
 def open_bundles(specs: list[str]) -> dict[str, Classifier]:
-    """``[NAME=]DIR`` each (a relative DIR from the repository root) -> "model, NAME" -> its
-    classifier (NAME defaults to DIR)."""
+    """``[NAME=]DIR`` each (a relative DIR from the repository root, or ``REV:DIR`` for that
+    folder at a git commit) -> "model, NAME" -> its classifier (NAME defaults to DIR)."""
     classifiers = {}
     for spec in specs:
         name, _, folder = spec.rpartition("=")
         name = name or folder
         path = Path(folder) if Path(folder).is_absolute() else REPO / folder
+        if not path.exists() and ":" in folder:  # REV:DIR, a bundle as an earlier commit had it
+            path = bundle_at(*folder.split(":", 1))
         for model, file in bundle_models(path).items():
             column = f"{model}, {name}"
             if column in classifiers:
@@ -366,7 +381,7 @@ def main() -> int:
         "--bundle",
         action="append",
         metavar="[NAME=]DIR",
-        help="a bundle folder, named NAME in the tables (repeatable; default: "
+        help="a bundle folder, or REV:DIR for that folder at a git commit, named NAME in the tables (repeatable; default: "
         "packaged=runtime/mnist_edge_runtime/bundle, the models the runtime package carries)",
     )
     parser.add_argument(
