@@ -231,9 +231,10 @@ usage() {
     cat <<EOF
 usage: sh install.sh [--check-images N] [FOLDER]
 
-Installs mnist-edge-runtime $new_desc for @SYSTEM@
+Installs mnist-edge-runtime $new_desc
+for @SYSTEM@
 into FOLDER (default: ~/mnist-edge) from this folder alone, with no network. It needs Python
-@PYTHON@@NEEDS@, and about $needed_mb MB of free space.
+@PYTHON@@NEEDS@ and about $needed_mb MB of free space.
 
 Run the install.sh of a newer package with the same FOLDER to upgrade: your own files in FOLDER
 stay, and the installed version stays in use until the new one has passed its check
@@ -463,7 +464,9 @@ else
     set -- eval
 fi
 if ! (cd / && clean "$new/bin/mnist-edge-runtime" "$@") >"$log" 2>&1; then
-    fail 1 "the new installation fails its check: $(tail -n 1 "$log") (log: $log)"
+    cause=$(grep -E 'FAIL|rror' "$log" | head -n 1)  # a model that misses parity, or the error
+    [ -n "$cause" ] || cause=$(tail -n 1 "$log")
+    fail 1 "the new installation fails its check: $(printf '%s' "$cause" | tr -s ' ') (log: $log)"
 fi
 sed 's/^/    /' "$log"
 
@@ -541,7 +544,8 @@ README_TXT = """\
 {title}
 {rule}
 
-Target:   {name} ({machine}, Python {python})
+Target:   {name}: {system}
+CPU:      {machine}, Python {python}
 Runtime:  mnist-edge-runtime {version}, with its models and the 10,000 MNIST test images inside
 Bundle:   {bundle} ({models})
 Space:    about {needed_mb} MB installed; an upgrade needs that much free again, as the version
@@ -681,13 +685,14 @@ def _write_scripts(
     needed_mb = installed_mb(wheels)
     accept, others = _shell_cases(target)
     packages = " ".join(target.debian_packages)
+    system_names = " and ".join({"pillow": "Pillow"}.get(name, name) for name in target.from_system)
     bits = "32" if target.machine == "armv7l" else "64"
     install = INSTALL_SH
     for key, value in {
         "VERSION": version, "BUNDLE": bundle_id, "SYSTEM": target.system, "MACHINE": target.machine,
         "PYTHON": target.python, "NEEDED_MB": str(needed_mb), "PIP_WHEEL": pip_wheel.name,
         "CPU": f"{target.machine} {bits}-bit", "ACCEPT": accept, "OTHERS": others,
-        "NEEDS": f" and Debian's {' and '.join(target.from_system)} (sudo apt install {packages})" if target.from_system else "",
+        "NEEDS": f", Debian's {system_names}\n(sudo apt install {packages})" if target.from_system else "",
         "SYSTEM_CHECK": SYSTEM_CHECK.format(packages=packages) if target.from_system else "",
         "VENV_OPTIONS": "--system-site-packages " if target.from_system else "",
     }.items():  # fmt: skip
@@ -696,16 +701,16 @@ def _write_scripts(
     (folder / "install.sh").write_text(install)
     (folder / "install.sh").chmod(0o755)
     system_step = (
-        SYSTEM_STEP.format(what=" and ".join(target.from_system).replace("pillow", "Pillow"), machine=target.machine,
-                           wheels=" or ".join(target.from_system).replace("pillow", "Pillow"), packages=packages)
+        SYSTEM_STEP.format(what=system_names, machine=target.machine, wheels=system_names.replace(" and ", " or "),
+                           packages=packages)
         if target.from_system else ""
     )  # fmt: skip
     first = 2 if target.from_system else 1
     steps = ("n_copy", "n_install", "n_use", "n_service", "n_upgrade", "n_remove")
-    title = f"mnist-edge-runtime {version}, offline installation for {target.system}"
+    title = f"mnist-edge-runtime {version}: offline installation for {target.name}"
     (folder / "README.txt").write_text(
         README_TXT.format(
-            title=title, rule="=" * len(title), name=target.name, machine=target.machine,
+            title=title, rule="=" * len(title), name=target.name, system=target.system, machine=target.machine,
             python=target.python, version=version, bundle=bundle_id,
             models=", ".join(packaged.PACKAGED_MODELS), needed_mb=needed_mb, system_step=system_step,
             pip_wheel=pip_wheel.name, count=len(wheels), wheel_list="\n".join(f"  {w.name}" for w in wheels),
