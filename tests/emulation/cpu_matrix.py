@@ -79,7 +79,12 @@ class Setup:
             {None, "x86_64"} | ({"aarch64"} if self.arm else set()) | ({"armv7l"} if self.armv7 else set())
         )
         chosen = [cpu for cpu in CPUS if cpu.emulated_arch in wanted]
-        return [c for c in chosen if c.emulated_arch is None or not only or any(o in c.name for o in only)]
+        wanted_names = [o.lower() for o in only or []]
+        return [
+            c
+            for c in chosen
+            if c.emulated_arch is None or not only or any(o in c.name.lower() for o in wanted_names)
+        ]
 
 
 @dataclass(frozen=True)
@@ -229,6 +234,11 @@ def main() -> int:
         help="also compare preprocessing's 28x28 output for N validation digits per input form (x86)",
     )  # fmt: skip
     args = parser.parse_args()
+    for text in args.cpu or []:
+        if not any(text.lower() in cpu.name.lower() for cpu in CPUS[1:]):
+            parser.error(
+                f"--cpu {text}: no emulated CPU class has it in its name ({', '.join(c.name for c in CPUS[1:])})"
+            )
 
     setups = [
         Setup(
