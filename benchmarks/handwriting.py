@@ -128,7 +128,10 @@ def bundle_models(bundle: Path) -> dict[str, Path]:
 
 
 def bundle_at(rev: str, folder: str) -> Path:
-    """The bundle ``folder`` of commit ``rev``, extracted from git into a temporary folder."""
+    """The bundle ``folder`` of commit ``rev``, extracted from git into a temporary folder that is
+    removed when the benchmark ends."""
+    import atexit
+    import shutil
     import subprocess
     import tempfile
 
@@ -136,7 +139,10 @@ def bundle_at(rev: str, folder: str) -> Path:
     if archive.returncode != 0:
         raise RuntimeInputError(f"{rev}:{folder}: {archive.stderr.decode().strip() or 'not in git'}")
     target = Path(tempfile.mkdtemp(prefix="handwriting-bundle-"))
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    atexit.register(shutil.rmtree, target, ignore_errors=True)
+    unpacked = subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, capture_output=True)
+    if unpacked.returncode != 0:
+        raise RuntimeInputError(f"{rev}:{folder}: cannot unpack: {unpacked.stderr.decode().strip()}")
     return target / folder
 
 

@@ -176,6 +176,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")
     args = parser.parse_args()
 
+    # ``python -m`` puts the working folder first on the server's path: from runtime/ it would
+    # shadow the runtime chosen below.
+    os.chdir(REPO)
     bodies = payloads(args.pictures)
     runs = {}
     if args.baseline:

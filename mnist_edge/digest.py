@@ -28,7 +28,7 @@ from mnist_edge_runtime.metadata import digest_problem
 
 from mnist_edge import packaged
 from mnist_edge.converters import tflm_header_name, with_digest
-from mnist_edge.errors import UserError
+from mnist_edge.errors import OneLineParser, UserError
 from mnist_edge.files import write_bytes_atomically, write_json_atomically
 
 MODEL_FORMATS = {".tflite": "tflite", ".onnx": "onnx"}
@@ -163,12 +163,6 @@ def _sample(model_name: str):
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m mnist_edge.digest``: write the digest into existing model files and bundles."""
-    import argparse
-
-    class OneLineParser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # one line and exit 2, no usage block
-            sys.stderr.write(f"mnist_edge.digest: error: {message}\n")
-            raise SystemExit(2)
 
     parser = OneLineParser(
         prog="python -m mnist_edge.digest",

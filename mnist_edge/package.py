@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mnist_edge import packaged
-from mnist_edge.errors import UserError
+from mnist_edge.errors import OneLineParser, UserError
 
 RUNTIME = packaged.ROOT / "runtime"
 # pip does not widen --platform to older glibc tags by itself: every manylinux tag up to the OS's glibc.
@@ -733,12 +733,6 @@ def summary(out: Path, target_name: str, wheels: list[Path]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """``python3 -m mnist_edge.package``: the same as ``mnist-edge package``, from a checkout of this
     repository with nothing but Python and pip (no TensorFlow)."""
-    import argparse
-
-    class OneLineParser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # one line and exit 2, no usage block
-            sys.stderr.write(f"mnist_edge.package: error: {message}\n")
-            raise SystemExit(2)
 
     parser = OneLineParser(
         prog="python3 -m mnist_edge.package",

@@ -19,6 +19,7 @@ import json
 import sys
 from pathlib import Path
 
+from mnist_edge.errors import OneLineParser
 from mnist_edge.files import write_bytes_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,12 +63,6 @@ def write(target: Path = RUNTIME_BUNDLE, bundle: Path = EXPORT) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    class OneLineParser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # one line and exit 2, no usage block
-            sys.stderr.write(f"mnist_edge.packaged: error: {message}\n")
-            raise SystemExit(2)
 
     parser = OneLineParser(
         prog="python -m mnist_edge.packaged",

@@ -236,9 +236,12 @@ def main() -> int:
     args = parser.parse_args()
     for text in args.cpu or []:
         if not any(text.lower() in cpu.name.lower() for cpu in CPUS[1:]):
-            parser.error(
-                f"--cpu {text}: no emulated CPU class has it in its name ({', '.join(c.name for c in CPUS[1:])})"
+            names = ", ".join(c.name for c in CPUS[1:])
+            print(
+                f"cpu_matrix.py: error: --cpu {text}: no emulated CPU class has it in its name ({names})",
+                file=sys.stderr,
             )
+            return 2
 
     setups = [
         Setup(
