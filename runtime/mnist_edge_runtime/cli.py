@@ -33,6 +33,7 @@ from mnist_edge_runtime.classifier import Classifier, format_confidence, predict
 from mnist_edge_runtime.errors import RuntimeInputError
 from mnist_edge_runtime.idx import content_sha256, read_images_and_labels
 from mnist_edge_runtime.machine import describe_machine, one_line
+from mnist_edge_runtime.samples import DEFAULT_MAX_SAMPLES, DEFAULT_MIN_FREE_BYTES
 
 EXIT_PARITY_FAILED = 1
 EXIT_SOME_FILES_FAILED = 1
@@ -116,6 +117,29 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     model_options(predict)
     predict.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    predict.add_argument("--collect", type=Path, metavar="DIR",
+                         help="also keep each picture as a sample in DIR, labelled --label, to train a better model (docs/learn.md)")  # fmt: skip
+    predict.add_argument(
+        "--label",
+        metavar="L",
+        help="with --collect: the right answer for every file, a digit 0-9 or n (not a digit)",
+    )
+
+    samples = commands.add_parser(
+        "samples",
+        help="count the samples collected in a folder, or export them to one file",
+        description="What a collection folder (serve --collect DIR, predict --collect DIR) holds: samples per "
+        "label and how often the model that answered was right. --export writes them all to one .npz "
+        "file (the 28x28 pictures, labels and records) to carry to the workstation, for "
+        "mnist-edge train --extra-data. Exit codes: 0 done, 2 usage error or unreadable samples.",
+    )
+    samples.add_argument(
+        "folder", type=Path, metavar="DIR_OR_FILE", help="a collection folder, or an .npz file --export wrote"
+    )
+    samples.add_argument(
+        "--export", type=Path, metavar="FILE", help="write every sample to this new .npz file"
+    )
+    samples.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     evaluate = commands.add_parser(
         "eval",
@@ -185,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help="comma-separated host names the Host header must name, e.g. pi.local,192.168.1.20; this machine's own names (localhost, 127.0.0.1, ::1) always pass (default: any)")  # fmt: skip
     serve.add_argument("--log-level", choices=("error", "warning", "info", "debug"), default="warning",
                        help="info adds one access-log line per request: client, method, path, status, ms (default warning)")  # fmt: skip
+    serve.add_argument("--collect", type=Path, metavar="DIR",
+                       help="keep the corrections people make on the page (or POST to /api/samples) in DIR, to train a better model (docs/learn.md); then Host must name this machine or one of --allowed-hosts (default: off, nothing stored)")  # fmt: skip
+    serve.add_argument("--collect-max", type=_positive, default=DEFAULT_MAX_SAMPLES, metavar="N",
+                       help=f"with --collect: stop storing at N samples, answering goes on (default {DEFAULT_MAX_SAMPLES:,})")  # fmt: skip
+    serve.add_argument("--collect-min-free", type=_positive, default=DEFAULT_MIN_FREE_BYTES // 2**20, metavar="MIB",
+                       help=f"with --collect: stop storing while the disk has less free space than this (default {DEFAULT_MIN_FREE_BYTES // 2**20} MiB)")  # fmt: skip
     serve.add_argument("--systemd-unit", action="store_true",
                        help="print a systemd unit that runs this command with these options as a service, and exit")  # fmt: skip
     return parser
@@ -213,7 +243,13 @@ def main(argv: list[str] | None = None) -> int:
     # command owns its process, so it may set this filter once; the library changes no such state.
     warnings.filterwarnings("ignore", message=r"Image size \(\d+ pixels\) exceeds limit")
     try:
-        commands = {"predict": cmd_predict, "eval": cmd_eval, "bench": cmd_bench, "serve": cmd_serve}
+        commands = {
+            "predict": cmd_predict,
+            "eval": cmd_eval,
+            "bench": cmd_bench,
+            "serve": cmd_serve,
+            "samples": cmd_samples,
+        }
         code = commands[args.command](args)
     except RuntimeInputError as exc:
         sys.stderr.write(f"mnist-edge-runtime: error: {exc}\n")
@@ -258,6 +294,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
     """Every file gets a row: its answer, or one line saying why it could not be read."""
     from mnist_edge_runtime.preprocess import mnist_or_blank
 
+    if (args.collect is None) != (args.label is None):
+        raise RuntimeInputError("--collect DIR and --label L go together")
+    if args.label is not None:
+        from mnist_edge_runtime.samples import parse_label
+
+        parse_label(args.label)
+    store = _sample_store(args, default_cap=True)
     classifier = Classifier.open(_model_paths(args)[0], args.backend, args.threads)
     if not classifier.output_known:
         sys.stderr.write(
@@ -276,6 +319,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
     read = sorted(images)
     batch = np.stack([images[i] for i in read]) if read else np.zeros((0, 28, 28), np.uint8)
     answers = dict(zip(read, predictions_from_scores(classifier.scores(batch), batch) if read else []))
+    if store is not None:
+        _collect(store, classifier, files, images, answers, errors, args.label)
     if args.json:
         rows = [
             {"file": str(path), **(answers[i].as_dict() if i in answers else {"error": errors[i]})}
@@ -285,6 +330,36 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         _print_predictions(files, answers, errors)
     return EXIT_SOME_FILES_FAILED if errors else 0
+
+
+def _collect(
+    store, classifier: Classifier, files: list[Path], images: dict, answers: dict, errors: dict, label: str
+) -> None:
+    """Keep every answered file as a sample; a file that cannot be kept gets its error row."""
+    import hashlib
+
+    from mnist_edge_runtime.samples import CollectionFullError, picture_suffix
+
+    model_sha256 = hashlib.sha256(classifier.path.read_bytes()).hexdigest()
+    for i in sorted(answers):
+        if answers[i].digit is None:
+            errors[i] = f"not collected: {answers[i].doubt}"
+            continue
+        try:
+            picture = files[i].read_bytes()
+            store.add(
+                picture,
+                picture_suffix(picture),
+                images[i],
+                label,
+                answers[i].as_dict(),
+                model_sha256,
+                "predict",
+            )
+        except (CollectionFullError, OSError) as exc:
+            errors[i] = f"not collected: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
+    for i in errors:
+        answers.pop(i, None)
 
 
 def _print_predictions(files: list[Path], answers: dict, errors: dict) -> None:
@@ -443,8 +518,55 @@ def cmd_serve(args: argparse.Namespace) -> int:
         header_timeout=args.header_timeout,
         body_timeout=args.body_timeout,
         allowed_hosts=hosts,
+        own_hosts_only=args.collect is not None,
     )
-    serve(classifier, args.host, args.port, limits, lambda line: print(line, flush=True), args.log_level)
+    store = _sample_store(args)
+    serve(
+        classifier, args.host, args.port, limits, lambda line: print(line, flush=True), args.log_level, store
+    )
+    return 0
+
+
+def _sample_store(args: argparse.Namespace, default_cap: bool = False):
+    if args.collect is None:
+        return None
+    from mnist_edge_runtime.samples import SampleStore
+
+    if default_cap:  # predict: the defaults serve uses
+        return SampleStore(args.collect)
+    return SampleStore(args.collect, args.collect_max, args.collect_min_free * 2**20)
+
+
+# --- samples ------------------------------------------------------------------------------------
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    from mnist_edge_runtime.samples import LABELS, export_samples, read_samples
+
+    samples = read_samples(args.folder)
+    summary = samples.summary()
+    if args.export is not None:
+        export_samples(samples, args.export)
+        summary["exported_to"] = str(args.export)
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"{samples.source}: {len(samples):,} samples (sha256 {summary['sha256'][:16]}...)")
+    print("label          samples  model right")
+    for label in LABELS:
+        row = summary["labels"].get(label)
+        if row:
+            name = "n (no digit)" if label == "n" else label
+            print(
+                f"{name:<13}  {row['samples']:>7,}  {row['model_right']:>7,} ({row['model_right'] / row['samples']:.0%})"
+            )
+    print(
+        f"{'all':<13}  {len(samples):>7,}  {summary['model_right']:>7,} ({summary['model_right'] / len(samples):.0%})"
+    )
+    if args.export is not None:
+        print(
+            f"exported to {args.export}: copy it to the workstation, then mnist-edge train --extra-data {args.export.name}"
+        )
     return 0
 
 

@@ -6,7 +6,10 @@ Raspberry Pi OS. Routes:
 * ``GET /``: the page (canvas, upload, scores, the 28x28 image the model saw); its script and
   style are package data, so it works with no internet;
 * ``POST /api/predict``: an image body (PNG, JPEG, ...) or JSON ``{"image": 28x28 numbers}``;
-* ``GET /api/model``, ``GET /healthz``.
+* ``POST /api/samples?label=L`` (``serve --collect DIR`` only): a picture as for predict, or JSON
+  ``{"image": ..., "label": L}``, with the right answer L (0-9, or n: not a digit), stored in DIR
+  (``samples.py``); 507 when the collection is full;
+* ``GET /api/model`` (with the collection's state), ``GET /healthz``.
 
 Built to hold on a 1 GB Raspberry Pi against what clients can send. Memory: a body is read in chunks
 against its limit (8 MiB for images, 64 KiB for JSON) and against one budget for all bodies held
@@ -25,6 +28,7 @@ another site's page is refused (403).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import json
@@ -39,6 +43,7 @@ from mnist_edge_runtime import __version__
 from mnist_edge_runtime.classifier import Classifier, predictions_from_scores
 from mnist_edge_runtime.errors import RuntimeInputError
 from mnist_edge_runtime.preprocess import SIDE, check_array, load_image_bytes, mnist_or_blank
+from mnist_edge_runtime.samples import CollectionFullError, SampleStore, parse_label, picture_suffix
 
 WEB = Path(__file__).parent / "web"
 LOG = logging.getLogger("mnist_edge_runtime.serve")
@@ -73,6 +78,10 @@ class ServeLimits:
     max_connections: int = 0  # open connections; 0: derived from the file-descriptor limit (httpd)
     shutdown_timeout: float = 5.0  # seconds a graceful stop may wait for requests in flight
     allowed_hosts: tuple[str, ...] = field(default=())  # Host header names; empty: any
+    # With --collect the server writes to disk, so a page from elsewhere must not reach it through
+    # DNS rebinding: Host must then name this machine (its names, or the address a request came
+    # in on) or one of allowed_hosts.
+    own_hosts_only: bool = False
 
 
 class RequestError(Exception):
@@ -136,27 +145,34 @@ def decode_body(
     if not body:
         raise RequestError(400, 'empty body: send an image (PNG, JPEG, ...) or JSON {"image": 28x28 numbers}')
     if is_json(content_type):
-        try:
-            # Integers parse as floats: a 60,000-digit number costs no quadratic conversion and
-            # overflows to infinity, which check_array refuses; NaN and Infinity are refused here.
-            document = json.loads(body, parse_int=float, parse_constant=_not_a_number)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise RequestError(400, "body is not valid JSON (or nests too deep)") from None
-        pixels = document.get("image") if isinstance(document, dict) else None
-        if pixels is None:
-            raise RequestError(400, 'JSON must be an object with "image": a 28x28 array of numbers')
-        try:
-            array = np.array(pixels, dtype=np.float64)
-        except (ValueError, TypeError, OverflowError, RecursionError):
-            raise RequestError(400, '"image" must be a 28x28 array of numbers') from None
-        if array.shape != (SIDE, SIDE):
-            raise RequestError(400, f'"image" must be 28x28, got shape {array.shape}')
-        try:
-            return check_array(array, '"image"')
-        except RuntimeInputError as exc:
-            raise RequestError(400, str(exc)) from None
+        return _json_pixels(json_document(body))
     try:
         return load_image_bytes(body, "body", max_decode_bytes)
+    except RuntimeInputError as exc:
+        raise RequestError(400, str(exc)) from None
+
+
+def json_document(body: bytes) -> object:
+    try:
+        # Integers parse as floats: a 60,000-digit number costs no quadratic conversion and
+        # overflows to infinity, which check_array refuses; NaN and Infinity are refused here.
+        return json.loads(body, parse_int=float, parse_constant=_not_a_number)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise RequestError(400, "body is not valid JSON (or nests too deep)") from None
+
+
+def _json_pixels(document: object) -> np.ndarray:
+    pixels = document.get("image") if isinstance(document, dict) else None
+    if pixels is None:
+        raise RequestError(400, 'JSON must be an object with "image": a 28x28 array of numbers')
+    try:
+        array = np.array(pixels, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError, RecursionError):
+        raise RequestError(400, '"image" must be a 28x28 array of numbers') from None
+    if array.shape != (SIDE, SIDE):
+        raise RequestError(400, f'"image" must be 28x28, got shape {array.shape}')
+    try:
+        return check_array(array, '"image"')
     except RuntimeInputError as exc:
         raise RequestError(400, str(exc)) from None
 
@@ -172,6 +188,14 @@ def png_base64(image: np.ndarray) -> str:
 def answer(classifier: Classifier, picture: np.ndarray, with_image: bool) -> dict:
     """Preprocess, classify and judge one picture (runs in a worker thread): the library's
     ``Prediction`` with its ``sure`` and ``doubt``, so the page, the API and the CLI agree."""
+    mnist, result = classified(classifier, picture)
+    if with_image and result["digit"] is not None:
+        result["mnist_image_png"] = png_base64(mnist)
+    return result
+
+
+def classified(classifier: Classifier, picture: np.ndarray) -> tuple[np.ndarray, dict]:
+    """The picture's MNIST form and the answer to it, with the milliseconds each step took."""
     started = time.perf_counter()
     try:
         mnist = mnist_or_blank(picture, "picture")
@@ -181,9 +205,47 @@ def answer(classifier: Classifier, picture: np.ndarray, with_image: bool) -> dic
     prediction = predictions_from_scores(classifier.scores(mnist[None]), mnist[None])[0]
     result = prediction.as_dict()
     result["ms"] = _ms(started, preprocessed, time.perf_counter())
-    if with_image and prediction.digit is not None:
-        result["mnist_image_png"] = png_base64(mnist)
-    return result
+    return mnist, result
+
+
+def collected(
+    classifier: Classifier,
+    store: SampleStore,
+    body: bytes,
+    content_type: str,
+    label: str | None,
+    model_sha256: str,
+    limits: ServeLimits,
+) -> dict:
+    """Store one correction (runs in a worker thread): the picture as sent, its MNIST form, the
+    label and the model's own answer to it."""
+    if is_json(content_type):
+        document = json_document(body)
+        picture = _json_pixels(document)
+        if label is None and isinstance(document, dict):
+            label = document.get("label")
+        suffix = ".json"
+    else:
+        picture = decode_body(body, content_type, limits.max_decode_bytes)
+        suffix = picture_suffix(body)
+    if label is None:
+        raise RequestError(400, 'no label: add ?label=0-9 or n (not a digit), or "label" in the JSON')
+    try:
+        label = parse_label(label)
+    except RuntimeInputError as exc:
+        raise RequestError(400, str(exc)) from None
+    mnist, result = classified(classifier, picture)
+    if result["digit"] is None:
+        raise RequestError(400, f"nothing to learn from: {result['doubt']}")
+    try:
+        sample_id = store.add(body, suffix, mnist, label, result, model_sha256, "serve")
+    except CollectionFullError as exc:
+        raise RequestError(507, str(exc)) from None
+    except OSError as exc:
+        LOG.warning("cannot store a sample in %s: %s", store.folder, exc)
+        raise RequestError(500, f"cannot store the sample ({exc.strerror or exc})") from None
+    answer_ = {k: result[k] for k in ("digit", "confidence", "sure", "doubt")}
+    return {"stored": sample_id, "label": label, "answer": answer_, "collect": store.status()}
 
 
 def _ms(started: float, preprocessed: float, inferred: float | None = None) -> dict:
@@ -258,9 +320,10 @@ async def read_body(request, limits: ServeLimits, budget: BodyBudget) -> tuple[b
     return b"".join(chunks), held
 
 
-def create_app(classifier: Classifier, limits: ServeLimits = ServeLimits()):
+def create_app(classifier: Classifier, limits: ServeLimits = ServeLimits(), store: SampleStore | None = None):
     """The Starlette application serving one shared, thread-safe ``Classifier``, wrapped in the
-    access log, the security headers and the same-origin rule (``guarded``)."""
+    access log, the security headers and the same-origin rule (``guarded``). With a ``store``,
+    ``POST /api/samples`` keeps corrections in it."""
     anyio = _starlette()
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
@@ -275,11 +338,14 @@ def create_app(classifier: Classifier, limits: ServeLimits = ServeLimits()):
     workers = anyio.CapacityLimiter(limits.threads)
     budget = BodyBudget(limits.max_buffered)
     working = {"now": 0}  # requests whose body has arrived, queued for or in a worker thread
+    if limits.own_hosts_only:
+        machine_names()  # looked up once now, not on a request
 
     def error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status, headers=headers)
 
-    async def predict(request):
+    async def in_worker(request, work, status: int = 200):
+        """Read the body, admit the request, run ``work(body)`` in a worker thread: its dict as JSON."""
         started = time.perf_counter()
         try:
             body, held = await read_body(request, limits, budget)
@@ -293,29 +359,52 @@ def create_app(classifier: Classifier, limits: ServeLimits = ServeLimits()):
             return error(503, "busy: too many requests in flight, try again", {"Retry-After": "1"})
         working["now"] += 1
         try:
-            with_image = request.query_params.get("image", "false").lower() in ("1", "true", "yes")
-            content_type = request.headers.get("content-type", "")
 
-            def work() -> dict:
+            def run() -> dict:
                 try:
-                    return answer(
-                        classifier, decode_body(body, content_type, limits.max_decode_bytes), with_image
-                    )
+                    return work(body)
                 finally:
                     if len(body) > 256 * 1024:
                         release_freed_memory()  # a big decode's pages go back to the system
 
-            result = await anyio.to_thread.run_sync(work, limiter=workers)
+            result = await anyio.to_thread.run_sync(run, limiter=workers)
         except RequestError as exc:
             return error(exc.status, str(exc), exc.headers)
         finally:
             working["now"] -= 1
             budget.give(held)
-        result["ms"]["total"] = round((time.perf_counter() - started) * 1000, 3)
-        return JSONResponse(result)
+        if "ms" in result:
+            result["ms"]["total"] = round((time.perf_counter() - started) * 1000, 3)
+        return JSONResponse(result, status_code=status)
+
+    async def predict(request):
+        with_image = request.query_params.get("image", "false").lower() in ("1", "true", "yes")
+        content_type = request.headers.get("content-type", "")
+        return await in_worker(
+            request,
+            lambda body: answer(
+                classifier, decode_body(body, content_type, limits.max_decode_bytes), with_image
+            ),
+        )
+
+    async def add_sample(request):
+        if store is None:
+            return error(404, "collection is off: start serve with --collect DIR")
+        content_type = request.headers.get("content-type", "")
+        label = request.query_params.get("label")
+        if label is not None:  # refused before the body is read or decoded
+            try:
+                parse_label(label)
+            except RuntimeInputError as exc:
+                return error(400, str(exc))
+        return await in_worker(
+            request,
+            lambda body: collected(classifier, store, body, content_type, label, info["sha256"], limits),
+            status=201,
+        )
 
     async def model(request):
-        return JSONResponse(info)
+        return JSONResponse({**info, "collect": store.status() if store else {"on": False}})
 
     async def healthz(request):
         return JSONResponse(
@@ -336,6 +425,7 @@ def create_app(classifier: Classifier, limits: ServeLimits = ServeLimits()):
     routes = [
         Route("/", page, methods=["GET"]),
         Route("/api/predict", predict, methods=["POST"]),
+        Route("/api/samples", add_sample, methods=["POST"]),
         Route("/api/model", model, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Mount("/static", StaticFiles(directory=WEB), name="static"),
@@ -383,6 +473,11 @@ def refused(scope: dict, limits: ServeLimits) -> tuple[int, str] | None:
     host = headers.get("host", "")
     # The machine's own names pass too: a rebinding page carries its own name in Host, never
     # these, and they are where serve's start line sends a browser on the machine itself.
+    if limits.own_hosts_only and not own_host(host_name(host), scope, limits.allowed_hosts):
+        return (
+            400,
+            f"host {host[:100]!r} is not this machine's name or address: refused while collecting (--allowed-hosts adds names)",
+        )
     if limits.allowed_hosts and host_name(host) not in (*limits.allowed_hosts, *LOOPBACK_NAMES):
         return 400, f"host {host[:100]!r} is not served here (--allowed-hosts)"
     if scope["method"] not in ("GET", "HEAD", "OPTIONS"):
@@ -391,6 +486,21 @@ def refused(scope: dict, limits: ServeLimits) -> tuple[int, str] | None:
         if cross or headers.get("sec-fetch-site") == "cross-site":
             return 403, "cross-site request refused: send it from this server's own page or without an Origin"
     return None
+
+
+def own_host(name: str, scope: dict, allowed_hosts: tuple[str, ...]) -> bool:
+    """Whether a Host names this machine: a loopback name, its host name (also with .local, and
+    fully qualified), the address the request came in on, or one of ``allowed_hosts``."""
+    server = scope.get("server") or ("", 0)
+    return name in (*LOOPBACK_NAMES, *allowed_hosts, *machine_names(), str(server[0]).lower())
+
+
+@functools.lru_cache(maxsize=1)
+def machine_names() -> tuple[str, ...]:
+    import socket
+
+    name = socket.gethostname().lower()
+    return tuple({name, f"{name}.local", socket.getfqdn().lower()} - {""})
 
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -437,7 +547,13 @@ def _raise_stop(signum: int, frame: object) -> None:
 
 
 def serve(
-    classifier: Classifier, host: str, port: int, limits: ServeLimits, announce, log_level: str = "warning"
+    classifier: Classifier,
+    host: str,
+    port: int,
+    limits: ServeLimits,
+    announce,
+    log_level: str = "warning",
+    store: SampleStore | None = None,
 ) -> None:
     """Run until Ctrl-C or SIGTERM, then return normally.
 
@@ -456,7 +572,7 @@ def serve(
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     httpd.quiet_floods()
     httpd.tune_malloc()
-    app = create_app(classifier, limits)
+    app = create_app(classifier, limits, store)
     gate = httpd.ConnectionGate.for_this_process(limits.max_connections)
     try:  # before announcing: a taken port is one line, exit 2
         listening = httpd.listening_socket(host, port, gate)
@@ -464,6 +580,11 @@ def serve(
         raise RuntimeInputError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
     where = page_addresses(host, port, limits.allowed_hosts, socket.gethostname())
     announce(f"serving {classifier.path.name} ({classifier.backend}) at {where}  (Ctrl-C stops)")
+    if store is not None:
+        announce(
+            f"collecting corrections in {store.folder} ({store.count:,} stored, at most {store.max_samples:,});"
+            " only for requests that name this machine"
+        )
     config = uvicorn.Config(
         app,
         host=host,

@@ -28,7 +28,7 @@ Wants=network-online.target
 
 [Service]
 ExecStart={command}
-{user}
+{user}{writable}
 Restart=on-failure
 RestartSec=2
 NoNewPrivileges=yes
@@ -65,6 +65,14 @@ def systemd_unit(args: argparse.Namespace, model: Path) -> str:
         command += ["--backend", args.backend]
     if args.allowed_hosts:
         command += ["--allowed-hosts", args.allowed_hosts]
+    writable = ""
+    if args.collect is not None:  # the one folder the read-only service writes to
+        collect = args.collect.resolve()
+        command += ["--collect", str(collect), "--collect-max", str(args.collect_max)]
+        command += ["--collect-min-free", str(args.collect_min_free)]
+        writable = "\nReadWritePaths=" + str(collect).replace("\\", "\\\\").replace("%", "%%").replace(
+            " ", "\\x20"
+        )
     # systemd expands % specifiers, $VARIABLES and C escapes in ExecStart, even inside quotes;
     # its quoting otherwise follows the shell's.
     exec_line = " ".join(shlex.quote(part) for part in command)
@@ -87,4 +95,9 @@ def systemd_unit(args: argparse.Namespace, model: Path) -> str:
                 "service: it would not start; install the runtime (and keep the model) elsewhere\n"
             )
             break
-    return UNIT.format(model=model.name, command=exec_line, user=user)
+    if args.collect is not None and not args.collect.is_dir():
+        sys.stderr.write(
+            f"note: create {args.collect.resolve()} (writable by {owner if owner != 'root' else 'the service'}) "
+            "before starting the service: systemd makes the rest of the system read-only for it\n"
+        )
+    return UNIT.format(model=model.name, command=exec_line, user=user, writable=writable)

@@ -8,6 +8,8 @@ const DEBOUNCE_MS = 150;
 let drawing = false;
 let timer = null;
 let sent = 0;  // answers to older requests than the newest shown are dropped
+let collecting = false;  // serve --collect: the page offers to store corrections
+let last = null;  // the picture last answered and the answer: what a correction is about
 
 function clearCanvas() {
   clearTimeout(timer);
@@ -59,6 +61,8 @@ async function send(body, type) {
     if (ticket !== sent) return;
     if (!response.ok) { showIdle(inWords(response.status, answer.error || "")); return; }
     show(answer);
+    last = answer.digit === null ? null : { body, type, answer };
+    offerCorrection();
   } catch (error) {
     if (ticket === sent) showIdle(`no answer from the server (${error})`);
   }
@@ -75,12 +79,15 @@ function inWords(status, error) {
   if (status === 413) return "That file is too big to send here: send a smaller one.";
   if (status === 408) return "The upload took too long: try again.";
   if (status === 503) return "The server is busy: try again in a moment.";
+  if (status === 507) return "The collection is full: " + error.replace(/^collection full: /, "") + ". Answers go on.";
   return `The server could not answer (${status}): ${error}`;
 }
 
 function percent(value) { return value > 0 && value < 0.001 ? "<0.1%" : `${(100 * value).toFixed(1)}%`; }
 
 function showIdle(message) {
+  last = null;
+  offerCorrection();
   document.getElementById("digit").textContent = "–";
   document.getElementById("digit").classList.remove("unsure");
   document.getElementById("confidence").textContent = message;
@@ -125,6 +132,55 @@ function show(answer) {
   document.getElementById("timing").textContent =
     `preprocessing ${answer.ms.preprocess.toFixed(1)} ms, inference ${answer.ms.inference.toFixed(2)} ms, on the server`;
 }
+
+// --- corrections (serve --collect): "right", or the digit it was, or "not a digit" -------------
+
+function offerCorrection() {
+  document.getElementById("teach").hidden = !collecting;
+  document.getElementById("teach-buttons").hidden = !(collecting && last);
+  document.getElementById("right").hidden = !(last && last.answer.sure);
+  if (last) document.getElementById("teach-result").textContent = "";
+}
+
+async function teach(label) {
+  if (!collecting || !last) return;
+  const { body, type } = last;
+  last = null;
+  offerCorrection();
+  const result = document.getElementById("teach-result");
+  result.textContent = "Storing…";
+  try {
+    const response = await fetch(`/api/samples?label=${label}`, { method: "POST", body, headers: { "Content-Type": type } });
+    const stored = await response.json();
+    if (!response.ok) { result.textContent = inWords(response.status, stored.error || ""); return; }
+    const said = label === "n" ? "not a digit" : label;
+    result.textContent = `Stored as ${said}: thank you.`;
+    showCollecting(stored.collect);
+  } catch (error) {
+    result.textContent = `not stored: no answer from the server (${error})`;
+  }
+}
+
+function showCollecting(state) {
+  document.getElementById("teach-state").textContent = state.full
+    ? `Collection full (${state.why}): answers go on, corrections are not stored.`
+    : `Collecting corrections: a picture you mark is stored on this device to train a better model (${state.stored.toLocaleString()} of ${state.max.toLocaleString()} stored).`;
+}
+
+const digitButtons = document.getElementById("digits");
+for (const label of [..."0123456789", "n"]) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.textContent = label === "n" ? "not a digit" : label;
+  button.dataset.label = label;
+  button.addEventListener("click", () => teach(label));
+  digitButtons.append(button);
+}
+document.getElementById("right").addEventListener("click", () => { if (last) teach(String(last.answer.digit)); });
+document.addEventListener("keydown", (event) => {
+  if (event.target.tagName === "INPUT" || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (/^[0-9n]$/.test(event.key)) teach(event.key);
+});
 
 document.getElementById("clear").addEventListener("click", clearCanvas);
 // A phone photo (12 to 48 megapixels, several MB) is shrunk here before it is sent: the digit
@@ -171,6 +227,9 @@ fetch("/api/model").then((r) => r.json()).then((m) => {
     independent: "Each bar is the model's score for that digit on its own (a sigmoid per digit), so together they can pass 100%.",
     "sum to one": "The ten scores add up to 100% (softmax).",
   }[m.scores] || "";
+  collecting = Boolean(m.collect && m.collect.on);
+  if (collecting) showCollecting(m.collect);
+  offerCorrection();
 }).catch(() => { document.getElementById("model").textContent = "model information unavailable"; });
 
 clearCanvas();
