@@ -234,8 +234,10 @@ def _ink_signal(gray: np.ndarray) -> tuple[np.ndarray, np.float32, np.ndarray] |
 
         background = np.asarray(Image.fromarray(cells, mode="F").resize((w, h), Image.BILINEAR))
     # The background is a weighted mean of gray levels, so the difference stays under 255 (and
-    # the clip with both bounds is numpy's fast one).
-    signal = np.clip(gray - background, 0, 255)
+    # the clip with both bounds is numpy's fast one). Gray lies within 0..255 (``check_array``):
+    # taking off a background of 0 and clipping would change nothing.
+    even_zero = background.ndim == 0 and background == 0
+    signal = gray if even_zero else np.clip(gray - background, 0, 255)
     if signal.max() <= 0:
         return None
     floor = _otsu(signal) * 0.5
@@ -471,8 +473,12 @@ def _ink_runs(mask: np.ndarray) -> _Runs:
     counts = np.maximum(last - first, 0)
     upper = np.repeat(np.arange(len(starts)), counts)
     lower = np.repeat(first, counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    _, label = np.unique(_merge(len(starts), upper, lower), return_inverse=True)
-    return _Runs(rows, starts, ends, label.reshape(-1) + 1)
+    # Each run's root is the smallest run of its piece, so the roots are the runs that are their
+    # own root, and a piece's label is its root's rank among them (``np.unique``'s inverse, + 1,
+    # without its sort).
+    root = _merge(len(starts), upper, lower)
+    label = np.cumsum(root == np.arange(len(root)))[root]
+    return _Runs(rows, starts, ends, label)
 
 
 def _paint(runs: _Runs, values: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -504,10 +510,10 @@ def _merge(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         np.minimum.at(hooked, root_b, low)
         while True:  # pointer jumping: every node straight to its root
             jumped = hooked[hooked]
-            if np.array_equal(jumped, hooked):
+            if not (jumped != hooked).any():  # np.array_equal's checks cost more than this
                 break
             hooked = jumped
-        if np.array_equal(hooked, root):
+        if not (hooked != root).any():
             return root
         root = hooked
 
