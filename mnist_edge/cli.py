@@ -139,9 +139,22 @@ def train(
     data_dir: Annotated[
         Path | None, typer.Option(help="Folder of MNIST IDX files (gzip or raw) or a Keras mnist.npz.")
     ] = None,
+    extra_data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--extra-data",
+            help="Samples collected on devices (a serve --collect folder, or a samples --export .npz; "
+            "repeat for several): fine-tune the model in --runs on MNIST plus them, a quarter held out "
+            "to measure (docs/learn.md).",
+        ),
+    ] = None,
     old_out: OldOut = None,
 ) -> None:
     """Train the conv2d and/or flat model; writes <runs>/<model>/model.keras and run.json.
+
+    With --extra-data, fine-tune the model already in <runs>/<model> instead (default 2 epochs
+    for conv2d, 3 for flat, at a tenth of the training rate); the model it started from is kept
+    as before-extra-data.keras.
 
     Exit codes: 0 trained, 2 usage error or unreadable data, 130 interrupted (rerun to resume).
     """
@@ -153,14 +166,35 @@ def train(
     # Check the cheap things before TensorFlow is imported (seconds).
     data = load_mnist(data_dir)
     ensure_writable_dir(out_dir)
-    from mnist_edge.train import default_config
+    if extra_data:  # read before TensorFlow starts: a wrong path is one line at once
+        from mnist_edge.learn import load_collected
+
+        load_collected([str(p) for p in extra_data])
+    from mnist_edge.files import read_json
+    from mnist_edge.train import default_config, fine_tune_config
     from mnist_edge.train import train as train_model
 
     table = Table("model", "epochs", "val accuracy", "test accuracy", "original", "time", "saved to")
+    learned = Table("model", "held-out samples", "right before", "right after", "sample sets")
     for name in model.names():
-        config = default_config(name, epochs=epochs, batch_size=batch_size, seed=seed)
+        options = {"epochs": epochs, "batch_size": batch_size, "seed": seed}
+        if extra_data:  # the recipe the model in --runs was trained with
+            record_path = out_dir / name / "run.json"
+            previous = read_json(record_path).get("config") if record_path.is_file() else None
+            config = fine_tune_config(name, extra_data, previous, **options)
+        else:
+            config = default_config(name, **options)
         result = train_model(config, data, out_dir, resume=resume, progress=RichTrainingProgress(name))
         record = result.record
+        if "collected" in record:
+            collected = record["collected"]
+            learned.add_row(
+                name,
+                str(collected["held_out"]),
+                f"{collected['held_out_right_float']['before']:.1%}",
+                f"{collected['held_out_right_float']['after']:.1%}",
+                ", ".join(s["sha256"][:12] for s in collected["sets"]),
+            )
         table.add_row(
             name,
             str(config.epochs),
@@ -171,6 +205,11 @@ def train(
             str(result.model_path),
         )
     out.print(table)
+    if extra_data:
+        out.print(learned)
+        out.print(
+            "next: mnist-edge export --int8 (QAT, the gates, before and after in the manifest), then mnist-edge package"
+        )
 
 
 class FormatChoice(str, Enum):

@@ -28,6 +28,7 @@ from mnist_edge.converters import (
 from mnist_edge.data import Mnist
 from mnist_edge.errors import GateFailedError, UserError
 from mnist_edge.files import ensure_writable_dir, read_json
+from mnist_edge.learn import check_unchanged, held_out_figures, load_collected
 from mnist_edge.models import OUTPUT_ACTIVATION, load_model, model_input
 from mnist_edge.publish import (
     ExportedArtifact,
@@ -88,6 +89,17 @@ def export_models(
     try:
         plans = {job.model_name: formats_in_step(formats, manifest, job.model_name) for job in jobs}
         exported = list(_export_all(jobs, plans, staging, progress, gates))
+        for job in jobs:
+            if job.run_record.get("collected"):
+                _judge_learning(
+                    job,
+                    [a for a in exported if a.validation.model == job.model_name],
+                    manifest,
+                    bundle,
+                    staging,
+                    gates,
+                    progress,
+                )
         failed = [a for a in exported if not a.validation.passed]
         if failed:
             raise GateFailedError(
@@ -99,6 +111,34 @@ def export_models(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return exported
+
+
+def _judge_learning(
+    job: ExportJob,
+    exported: list[ExportedArtifact],
+    manifest: dict,
+    bundle: Path,
+    staging: Path,
+    gates: Gates,
+    progress: ExportProgress,
+) -> None:
+    """A model fine-tuned on collected samples: each artifact's MNIST accuracy may not fall more
+    than ``gates.max_learning_loss`` below the bundle file it replaces, and the held-out samples
+    are answered by both files (the manifest records before and after)."""
+    record = job.run_record
+    collected = load_collected(record["config"]["extra_data"])
+    check_unchanged(collected, record["collected"]["sets"], f"runs/{job.model_name}")
+    for artifact in exported:
+        previous = manifest["artifacts"].get(artifact.filename)
+        if previous is not None:
+            floor = previous["validation"]["accuracy"] - gates.max_learning_loss
+            name = f"MNIST accuracy >= previous bundle's - {gates.max_learning_loss:.1%}"
+            artifact.validation.gates.append((name, artifact.validation.accuracy >= floor))
+        if artifact.fmt.format == "tflm":
+            continue  # the same bytes as the int8 .tflite
+        progress.step(f"{artifact.filename}: the held-out collected samples, before and after")
+        before = bundle / artifact.filename if previous is not None else None
+        artifact.collected = held_out_figures(staging / artifact.filename, before, collected.held_out)
 
 
 def _job(name: str, data: Mnist, runs: Path, calibration_size: int, qat_provider: Callable) -> ExportJob:

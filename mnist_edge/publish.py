@@ -186,6 +186,7 @@ class ExportedArtifact:
     fmt: ExportFormat
     validation: Validation
     bytes: int
+    collected: dict | None = None  # held-out collected samples, before and after (learn.py)
 
 
 def write_manifest(
@@ -226,6 +227,8 @@ def write_manifest(
             }
         if artifact.fmt.format == "tflm":
             entry["tflm"] = micro_summary(job.micro["description"], path, staging)
+        if artifact.collected is not None:
+            entry["collected_samples"] = {"sets": job.run_record["collected"]["sets"], **artifact.collected}
         artifacts[artifact.filename] = entry
     write_json_atomically(
         staging / "manifest.json",
@@ -277,6 +280,7 @@ def _source_summary(job: ExportJob) -> dict:
         "wall_seconds",
         "cpu",
         "versions",
+        "collected",
     )
     summary = {k: record[k] for k in keep if k in record}
     if job._qat is not None and "qat" in record:

@@ -31,9 +31,10 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 from mnist_edge_runtime.bundle import sha256_file
 
-from mnist_edge.data import Mnist
+from mnist_edge.data import Mnist, Split
 from mnist_edge.errors import UserError
 from mnist_edge.files import read_json, write_json_atomically
+from mnist_edge.learn import check_unchanged, load_collected
 from mnist_edge.models import MaxAbsNormalization, model_input
 from mnist_edge.tensorflow_quiet import keras, tf
 from mnist_edge.train import TrainConfig, accuracy, default_config, epoch_dataset, loss_for, training_split
@@ -217,6 +218,7 @@ def quantization_aware_training(
     data: Mnist,
     config: QatConfig = QatConfig(),
     on_epoch: Callable[[dict], None] | None = None,
+    collected: Split | None = None,
 ) -> tuple[keras.Model, dict]:
     """Fine-tune a QAT copy of ``float_model``; returns it with its record.
 
@@ -231,7 +233,7 @@ def quantization_aware_training(
     calibrate_activation_ranges(qat, calibration)
     calibrated_val = accuracy(qat, data.validation, model_name)
 
-    train_split = training_split(data.train, train_config)  # what the float model trained on
+    train_split = training_split(data.train, train_config, collected)  # what the float model trained on
     steps = math.ceil(len(train_split) / config.batch_size) * config.epochs
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, max(steps, 1))
     qat.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss_for(model_name, from_logits=True))
@@ -309,7 +311,14 @@ def load_or_train_qat(
             f"{runs / model_name / 'run.json'}: its config does not match this version's settings; "
             "train the model again"
         ) from None
-    qat, record = quantization_aware_training(float_model, model_name, train_config, data, config, on_epoch)
+    collected = None
+    if train_config.extra_data:  # fine-tuned on collected samples: QAT sees them too
+        found = load_collected(train_config.extra_data)
+        check_unchanged(found, run_record.get("collected", {}).get("sets", []), str(runs / model_name))
+        collected = found.train
+    qat, record = quantization_aware_training(
+        float_model, model_name, train_config, data, config, on_epoch, collected
+    )
     record["cache_key"] = key
     save_qat(qat, record, model_path, record_path)
     run_record["qat"] = record

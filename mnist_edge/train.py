@@ -10,18 +10,29 @@ of epoch ``e`` continues exactly as if it had never stopped.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
+import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
+from mnist_edge_runtime.bundle import sha256_file
 from mnist_edge_runtime.machine import cpu_description
 
 from mnist_edge.data import NO_DIGIT, Mnist, Split
 from mnist_edge.errors import UserError
 from mnist_edge.files import ensure_writable_dir, read_json, write_json_atomically
+from mnist_edge.learn import (
+    EXTRA_SHARE,
+    FINE_TUNE_EPOCHS,
+    FINE_TUNE_RATE,
+    load_collected,
+    right_share,
+    with_collected,
+)
 from mnist_edge.models import build_model, load_model, model_input
 from mnist_edge.tensorflow_quiet import keras, tf
 from mnist_edge.versions import package_versions
@@ -43,6 +54,10 @@ class TrainConfig:
     # are not digits, whose target is "no digit" (docs/training.md, "Handwriting beyond MNIST").
     pen_digit_share: float = 0.0
     non_digit_share: float = 0.0
+    # Samples collected on devices (mnist_edge/learn.py): the folders or files they came from, and
+    # their share of an epoch. With extra data, training fine-tunes the model already in --runs.
+    extra_data: tuple[str, ...] = ()
+    extra_share: float = 0.0
     seed: int = 0
 
 
@@ -62,13 +77,41 @@ def default_config(model: str, **overrides: object) -> TrainConfig:
     return replace(DEFAULTS[model], **given)
 
 
+def fine_tune_config(
+    model: str, extra_data: list[Path], previous: dict | None, **overrides: object
+) -> TrainConfig:
+    """Fine-tuning on collected samples (``learn.py``): the recipe the model in --runs was trained
+    with (``previous``: its run record's config; the defaults without one), for a few epochs at a
+    tenth of the default rate."""
+    recipe = DEFAULTS[model]
+    if previous:
+        known = {k: v for k, v in previous.items() if k in TrainConfig.__dataclass_fields__}
+        recipe = replace(recipe, **{k: tuple(v) if isinstance(v, list) else v for k, v in known.items()})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return replace(
+        recipe,
+        epochs=FINE_TUNE_EPOCHS[model],
+        learning_rate=DEFAULTS[model].learning_rate * FINE_TUNE_RATE,
+        extra_data=tuple(str(path) for path in extra_data),
+        extra_share=EXTRA_SHARE,
+        **given,
+    )
+
+
+def config_record(config: TrainConfig) -> dict:
+    """``config`` as it reads back from a JSON record (tuples become lists), for comparisons."""
+    return json.loads(json.dumps(asdict(config)))
+
+
 # --- data pipeline -------------------------------------------------------------------
 
 
-def training_split(train: Split, config: TrainConfig) -> Split:
+def training_split(train: Split, config: TrainConfig, collected: Split | None = None) -> Split:
     """MNIST's training images, then the handwriting the project renders for ``config``: pen
     digits (labels 0-9) and non-digits (label ``NO_DIGIT``), in MNIST form, a function of
-    (size of ``train``, shares, seed)."""
+    (size of ``train``, shares, seed); then the ``collected`` samples' training part, if any."""
+    if collected is not None:
+        return with_collected(training_split(train, config), collected, len(train), config.extra_share)
     digits = round(config.pen_digit_share * len(train))
     others = round(config.non_digit_share * len(train))
     if not digits and not others:
@@ -154,8 +197,9 @@ def evaluation_dataset(split: Split, model: str, batch_size: int = 1000) -> tf.d
 # --- model, loss, schedule ----------------------------------------------------------
 
 
-def compile_model(config: TrainConfig, steps_per_epoch: int) -> keras.Model:
-    model = build_model(config.model, config.dropout)
+def compile_model(config: TrainConfig, steps_per_epoch: int, start: keras.Model | None = None) -> keras.Model:
+    """A new model (or ``start``, to fine-tune) with the schedule and loss of ``config``."""
+    model = start if start is not None else build_model(config.model, config.dropout)
     total_steps = config.epochs * steps_per_epoch
     warmup = min(steps_per_epoch, total_steps // 10)
     schedule = keras.optimizers.schedules.CosineDecay(
@@ -250,9 +294,11 @@ def train(
     keras.utils.set_random_seed(config.seed)
     tf.config.experimental.enable_op_determinism()
 
-    train_split = training_split(data.train, config)
+    learning = _start_of_fine_tuning(run_dir, config) if config.extra_data else None
+    collected = learning["collected"] if learning else None
+    train_split = training_split(data.train, config, collected.train if collected else None)
     steps_per_epoch = math.ceil(len(train_split) / config.batch_size)
-    model = compile_model(config, steps_per_epoch)
+    model = compile_model(config, steps_per_epoch, learning["model"] if learning else None)
     model.optimizer.build(model.trainable_variables)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer)
     manager = tf.train.CheckpointManager(checkpoint, run_dir / "checkpoints", max_to_keep=1)
@@ -261,7 +307,7 @@ def train(
     history, first_epoch, elapsed = [], 0, 0.0
     if resume and manager.latest_checkpoint and state_path.exists():
         state = read_json(state_path, required=("config", "history", "seconds"))
-        if state["config"] != asdict(config):
+        if state["config"] != config_record(config):
             raise UserError(
                 f"{run_dir}: the checkpoint was made with other settings; "
                 "resume with the same options or choose another --runs"
@@ -297,17 +343,19 @@ def train(
         manager.save(checkpoint_number=epoch + 1)
         write_json_atomically(
             state_path,
-            {"config": asdict(config), "history": history, "seconds": time.perf_counter() - started},
+            {"config": config_record(config), "history": history, "seconds": time.perf_counter() - started},
         )
         progress.epoch_finished(metrics)
 
     wall = time.perf_counter() - started
     test_accuracy = accuracy(model, data.test, config.model)
     model_path = run_dir / "model.keras"
+    if learning:  # the model fine-tuning started from stays beside the new one
+        shutil.copy2(model_path, run_dir / "before-extra-data.keras")
     _save_model_atomically(model, model_path)
     record = {
         "model": config.model,
-        "config": asdict(config),
+        "config": config_record(config),
         "seed": config.seed,
         "parameters": int(model.count_params()),
         "data": {
@@ -327,6 +375,18 @@ def train(
         "versions": package_versions(),
         "model_file": model_path.name,
     }
+    if learning:
+        held_out = collected.held_out
+        scores = model.predict(model_input(config.model, held_out.images), batch_size=1000, verbose=0)
+        record["collected"] = {
+            "sets": collected.sets,
+            "held_out": len(held_out),
+            "fine_tuned_from": learning["from"],
+            "held_out_right_float": {
+                "before": learning["before"],
+                "after": round(right_share(scores, held_out), 6),
+            },
+        }
     record_path = run_dir / "run.json"
     write_json_atomically(record_path, record)
     return TrainResult(model, record, model_path, record_path)
@@ -338,9 +398,29 @@ def _finished_run(run_dir: Path, config: TrainConfig) -> TrainResult | None:
     if not (model_path.is_file() and record_path.is_file()):
         return None
     record = read_json(record_path)
-    if record.get("config") != asdict(config) or len(record.get("history", [])) != config.epochs:
+    if record.get("config") != config_record(config) or len(record.get("history", [])) != config.epochs:
         return None
     return TrainResult(load_model(str(model_path)), record, model_path, record_path)
+
+
+def _start_of_fine_tuning(run_dir: Path, config: TrainConfig) -> dict:
+    """The model in ``run_dir`` that fine-tuning starts from, the collected samples, and how the
+    starting model does on their held-out part."""
+    model_path = run_dir / "model.keras"
+    if not model_path.is_file():
+        raise UserError(
+            f"{model_path}: no model to fine-tune; train one first (mnist-edge train --model {config.model})"
+        )
+    collected = load_collected(config.extra_data)
+    start = load_model(str(model_path))
+    scores = start.predict(model_input(config.model, collected.held_out.images), batch_size=1000, verbose=0)
+    previous = read_json(run_dir / "run.json") if (run_dir / "run.json").is_file() else {}
+    return {
+        "model": start,
+        "collected": collected,
+        "from": {"sha256": sha256_file(model_path), "test_accuracy": previous.get("test_accuracy")},
+        "before": round(right_share(scores, collected.held_out), 6),
+    }
 
 
 def reseed_dropout(model: keras.Model, seed: int) -> None:
