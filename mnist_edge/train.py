@@ -87,15 +87,14 @@ def fine_tune_config(
     if previous:
         known = {k: v for k, v in previous.items() if k in TrainConfig.__dataclass_fields__}
         recipe = replace(recipe, **{k: tuple(v) if isinstance(v, list) else v for k, v in known.items()})
-    given = {k: v for k, v in overrides.items() if v is not None}
-    return replace(
-        recipe,
-        epochs=FINE_TUNE_EPOCHS[model],
-        learning_rate=DEFAULTS[model].learning_rate * FINE_TUNE_RATE,
-        extra_data=tuple(str(path) for path in extra_data),
-        extra_share=EXTRA_SHARE,
-        **given,
-    )
+    settings = {
+        "epochs": FINE_TUNE_EPOCHS[model],
+        "learning_rate": DEFAULTS[model].learning_rate * FINE_TUNE_RATE,
+        "extra_data": tuple(str(path) for path in extra_data),
+        "extra_share": EXTRA_SHARE,
+    }
+    settings.update({k: v for k, v in overrides.items() if v is not None})
+    return replace(recipe, **settings)
 
 
 def config_record(config: TrainConfig) -> dict:
