@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from mnist_edge_runtime.classifier import Classifier, predictions_from_scores  # noqa: E402
-from mnist_edge_runtime.machine import describe_machine  # noqa: E402
+from mnist_edge_runtime.machine import describe_machine, one_line  # noqa: E402
 from mnist_edge_runtime.preprocess import load_image_bytes, mnist_or_blank  # noqa: E402
 from writer import writer_digits  # noqa: E402
 
@@ -160,7 +160,9 @@ def main() -> int:
         }
     sets = next(iter(after_manifest.values())).get("collected_samples", {}).get("sets", [])
     results = {
-        "command": "python benchmarks/learning_loop.py " + " ".join(a for a in sys.argv[1:]),
+        # The folders by name: those mnist-edge pipeline writes in the folder it runs in.
+        "command": f"python benchmarks/learning_loop.py --runs {args.runs.name} --bundle {args.bundle.name}"
+        + ("" if args.corrections == 300 else f" --corrections {args.corrections}"),
         "machine": describe_machine(),
         "cpu_count": os.cpu_count(),
         "collected": {**sent, "sets": sets},
@@ -181,7 +183,7 @@ def markdown(results: dict) -> str:
     lines = [
         "# The learning loop at full budget",
         "",
-        f"`{results['command']}`, on {results['machine']} ({results['cpu_count']} cores). The writer sent "
+        f"`{results['command']}`, on {one_line(results['machine'])} ({results['cpu_count']} cores). The writer sent "
         f"{collected['sent']} corrections ({sets.get('train', '?')} trained on, {sets.get('held_out', '?')} held out); "
         f"the served conv2d model read {collected['answered_right_while_collecting']} of them right while collecting. "
         f"New drawings: {results['fresh_drawings']} more by the same writer, never sent.",

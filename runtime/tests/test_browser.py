@@ -192,3 +192,40 @@ def test_an_unreadable_upload_is_explained_in_words(page, tmp_path):
 def _screenshot_path(tmp_path: Path) -> Path:
     folder = os.environ.get("MNIST_EDGE_SCREENSHOTS")
     return Path(folder) / "serve.png" if folder else tmp_path / "serve.png"
+
+
+def test_nothing_is_offered_for_collection_unless_the_server_collects(page):
+    page.click("#clear")
+    draw(page, STROKES[7])
+    page.wait_for_function("() => document.querySelector('#digit').textContent === '7'", timeout=10_000)
+    assert page.is_hidden("#teach")
+    page.keyboard.press("1")  # the correction keys do nothing here
+
+
+def test_a_correction_made_on_the_page_is_stored(page, tmp_path):
+    """With serve --collect: draw, press "Wrong, it was 4" (and the 1 key for a second drawing):
+    the samples are in the folder with those labels, and the page says what it stored."""
+    import json
+
+    folder = tmp_path / "samples"
+    with running_server(BUNDLE, "--collect", str(folder)) as (url, _):
+        collecting = page.context.browser.new_page(viewport={"width": 900, "height": 640})
+        collecting.goto(url + "/")
+        collecting.wait_for_selector("#teach-state:has-text('Collecting corrections')")
+        for stored, (strokes, correct) in enumerate([(STROKES[7], "click"), (STROKES[1], "key")], start=1):
+            collecting.click("#clear")
+            draw(collecting, strokes)
+            collecting.wait_for_selector("#teach-buttons:not([hidden])", timeout=10_000)
+            if correct == "click":
+                collecting.click("#digits button[data-label='4']")
+            else:
+                collecting.keyboard.press("1")
+            collecting.wait_for_function(
+                "n => document.querySelector('#teach-state').textContent.includes(`(${n} of`)",
+                arg=stored,
+                timeout=10_000,
+            )
+        assert "Stored as 1" in collecting.inner_text("#teach-result")
+        collecting.close()
+    labels = sorted(json.loads(p.read_text())["label"] for p in folder.glob("*/sample.json"))
+    assert labels == ["1", "4"]
