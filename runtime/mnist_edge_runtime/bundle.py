@@ -54,8 +54,16 @@ def packaged_bundle_id() -> str:
         manifest = (PACKAGED_BUNDLE / MANIFEST).read_bytes()
     except OSError:
         return "no packaged bundle"
-    names = ", ".join(json.loads(manifest).get("artifacts", {}))
-    return f"bundle {hashlib.sha256(manifest).hexdigest()[:12]} ({names})"
+    artifacts = json.loads(manifest).get("artifacts", {})
+    names = ", ".join(artifacts)
+    # A bundle fine-tuned on samples collected on devices says which (mnist-edge train --extra-data).
+    sets = {
+        s["sha256"][:12]
+        for a in artifacts.values()
+        for s in (a.get("collected_samples") or {}).get("sets", [])
+    }
+    learned = f"; learned from collected samples {', '.join(sorted(sets))}" if sets else ""
+    return f"bundle {hashlib.sha256(manifest).hexdigest()[:12]} ({names}{learned})"
 
 
 def read_manifest(bundle: Path) -> dict:
