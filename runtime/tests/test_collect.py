@@ -344,3 +344,15 @@ def test_the_systemd_unit_lets_the_service_write_the_collection_only(tmp_path):
     assert done.returncode == 0, done.stderr
     assert f"ReadWritePaths={tmp_path / 'c'}" in done.stdout
     assert "ProtectSystem=strict" in done.stdout and "--collect" in done.stdout
+
+
+def test_version_names_the_sample_sets_a_bundle_learned_from(tmp_path, monkeypatch):
+    from mnist_edge_runtime import bundle
+
+    manifest = {"artifacts": {"conv2d.int8.tflite": {"collected_samples": {"sets": [{"sha256": "ab" * 32}]}}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    monkeypatch.setattr(bundle, "PACKAGED_BUNDLE", tmp_path)
+    assert "learned from collected samples abababababab" in bundle.packaged_bundle_id()
+    manifest["artifacts"]["conv2d.int8.tflite"] = {}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert "learned" not in bundle.packaged_bundle_id()
