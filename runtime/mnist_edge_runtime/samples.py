@@ -9,8 +9,9 @@
 
 A sample is written into ``DIR/.partial-<id>/`` (every file fsynced), then that folder is renamed
 to ``DIR/<id>`` and ``DIR`` fsynced. The rename is atomic, so a power cut leaves a whole sample or
-a ``.partial-`` folder, which is not a sample and is removed when the store is next opened. Ids are
-new random names: nothing is ever overwritten.
+a ``.partial-<id>`` folder, which is not a sample; one older than ``STALE_PARTIAL_SECONDS`` (never
+one another process is still writing) is removed when a store is next opened. Ids are new random
+names: nothing is ever overwritten, and nothing of another name is ever removed.
 
 ``read_samples`` reads a collection folder or the single file ``samples --export`` writes (an
 ``.npz``: the 28x28 pictures, the labels and the JSON lines), and ``Samples.sha256`` names a set
@@ -19,18 +20,21 @@ by its content (the same for a folder and its export), which the toolchain's man
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import struct
 import threading
+import time
 import zlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +48,12 @@ DEFAULT_MAX_SAMPLES = 10_000
 # its logs and the server itself never run out of space because of samples.
 DEFAULT_MIN_FREE_BYTES = 256 * 1024 * 1024
 PARTIAL_PREFIX = ".partial-"
+SAMPLE_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")  # the name of every sample folder this tool writes
+STALE_PARTIAL_SECONDS = 600  # a sample takes milliseconds to write: an older partial one was cut short
+MAX_READ_SAMPLES = 1_000_000  # an export declaring more is refused before anything is allocated
+SAMPLE_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")
+STALE_PARTIAL_SECONDS = 600  # a sample takes milliseconds to write: older partial ones were cut short
+MAX_READ_SAMPLES = 1_000_000  # an export file declaring more is refused before anything is allocated
 SAMPLE_FILE = "sample.json"
 MNIST_FILE = "mnist.png"
 SIDE = 28
@@ -66,6 +76,8 @@ class CollectionFullError(Exception):
 
 def parse_label(text: object) -> str:
     """'0'-'9' or 'n' (not a digit); anything else is an input error."""
+    if isinstance(text, float) and text.is_integer() and 0 <= text <= 9:
+        text = int(text)  # JSON numbers arrive as floats (the server parses them so)
     label = str(text).strip().lower() if isinstance(text, (str, int)) and not isinstance(text, bool) else ""
     if label in ("not a digit", "none"):
         label = NOT_A_DIGIT
@@ -90,12 +102,13 @@ class SampleStore:
         min_free_bytes: int = DEFAULT_MIN_FREE_BYTES,
     ):
         self.folder, self.max_samples, self.min_free_bytes = folder, max_samples, min_free_bytes
+        if not str(folder).strip() or str(folder) == ".":
+            raise RuntimeInputError("the collection needs a folder of its own: name one (--collect DIR)")
         try:
             folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-            for leftover in folder.glob(f"{PARTIAL_PREFIX}*"):  # a sample cut short: never a sample
-                shutil.rmtree(leftover, ignore_errors=True)
-            self.count = sum(1 for entry in folder.iterdir() if (entry / SAMPLE_FILE).is_file())
-        except NotADirectoryError:
+            self._remove_stale_partials()
+            self.count = self._count_on_disk()
+        except (NotADirectoryError, FileExistsError):
             raise RuntimeInputError(f"{folder}: not a folder (--collect needs a folder)") from None
         except OSError as exc:
             raise RuntimeInputError(
@@ -105,6 +118,20 @@ class SampleStore:
             raise RuntimeInputError(f"{folder}: cannot collect samples there (not writable)")
         self._lock = threading.Lock()
         self._reserved = 0
+
+    def _remove_stale_partials(self) -> None:
+        """Samples cut short (a power cut, a killed server): only names this tool writes, and only
+        old ones, never one that another process is writing now."""
+        now = time.time()
+        for leftover in self.folder.glob(f"{PARTIAL_PREFIX}*"):
+            if leftover.is_symlink() or not SAMPLE_ID.fullmatch(leftover.name[len(PARTIAL_PREFIX) :]):
+                continue
+            with contextlib.suppress(OSError):
+                if now - leftover.stat().st_mtime > STALE_PARTIAL_SECONDS:
+                    shutil.rmtree(leftover, ignore_errors=True)
+
+    def _count_on_disk(self) -> int:
+        return sum(1 for entry in self.folder.iterdir() if SAMPLE_ID.fullmatch(entry.name))
 
     def status(self) -> dict:
         full = self.full_because()
@@ -117,9 +144,14 @@ class SampleStore:
         }
 
     def full_because(self) -> str | None:
-        if self.count + self._reserved >= self.max_samples:
-            return f"the collection holds its maximum of {self.max_samples:,} samples (--collect-max)"
-        free = shutil.disk_usage(self.folder).free
+        try:
+            if self.count + self._reserved >= self.max_samples:
+                self.count = self._count_on_disk()  # samples moved away since (exported, cleared)
+            if self.count + self._reserved >= self.max_samples:
+                return f"the collection holds its maximum of {self.max_samples:,} samples (--collect-max)"
+            free = shutil.disk_usage(self.folder).free
+        except OSError as exc:  # the folder was moved, removed or unmounted while serving
+            return f"cannot use {self.folder} ({exc.strerror or exc})"
         if free < self.min_free_bytes:
             return f"under {self.min_free_bytes // 2**20:,} MiB free on the disk of {self.folder}"
         return None
@@ -137,7 +169,7 @@ class SampleStore:
         """Store one sample; returns its id. Raises ``CollectionFullError`` when it cannot be kept."""
         label = parse_label(label)
         with self._lock:  # the cap holds with several worker threads writing at once
-            full = self.full_because()
+            full = self.full_because()  # (a recount on disk happens under the lock too)
             if full is not None:
                 raise CollectionFullError(f"collection full: {full}")
             self._reserved += 1
@@ -260,6 +292,7 @@ class Samples:
     labels: list[str]
     records: list[dict]
     source: str
+    skipped: list[str] = field(default_factory=list)  # unreadable sample folders, and why
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -309,44 +342,90 @@ def read_samples(path: Path) -> Samples:
 
 
 def _read_folder(folder: Path) -> Samples:
-    images, labels, records = [], [], []
+    """Every sample folder (named as this tool names them); one that cannot be read, or a copy
+    of one under another name, is skipped and said in ``Samples.skipped``, not fatal."""
+    images, labels, records, skipped = [], [], [], []
     try:
-        entries = sorted(entry for entry in folder.iterdir() if not entry.name.startswith("."))
+        entries = sorted(entry for entry in folder.iterdir() if SAMPLE_ID.fullmatch(entry.name))
     except OSError as exc:
         raise RuntimeInputError(f"{folder}: cannot list the folder ({exc.strerror})") from None
     for entry in entries:
-        record_path = entry / SAMPLE_FILE
-        if not record_path.is_file():
-            continue  # not a sample (a stray file, a user's notes)
         try:
-            record = json.loads(record_path.read_text())
+            record = json.loads((entry / SAMPLE_FILE).read_text())
+            if not isinstance(record, dict) or record.get("id") != entry.name:
+                raise ValueError("its record is not this folder's")
             label = parse_label(record.get("label"))
             image = read_png_28((entry / MNIST_FILE).read_bytes(), str(entry / MNIST_FILE))
-        except (OSError, ValueError, AttributeError, RuntimeInputError) as exc:
-            raise RuntimeInputError(
-                f"{entry}: not a readable sample ({str(exc).splitlines()[0][:120]})"
-            ) from None
+        except (OSError, ValueError, RecursionError, RuntimeInputError) as exc:
+            skipped.append(
+                f"{entry.name}: {str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__}"
+            )
+            continue
         images.append(image)
         labels.append(label)
         records.append(record)
     if not labels:
-        raise RuntimeInputError(f"{folder}: no samples in this folder")
-    return Samples(np.stack(images), labels, records, str(folder))
+        raise RuntimeInputError(
+            f"{folder}: no samples in this folder" + (f" ({len(skipped)} unreadable)" if skipped else "")
+        )
+    return Samples(np.stack(images), labels, records, str(folder), skipped)
+
+
+def _declared_shapes(path: Path) -> dict[str, tuple]:
+    """The shape each array of an .npz declares, read from its header without loading it."""
+    import zipfile
+
+    shapes = {}
+    with zipfile.ZipFile(path) as archive:
+        for name in ("images", "labels", "records"):
+            with archive.open(f"{name}.npy") as member:
+                version = np.lib.format.read_magic(member)
+                if version not in ((1, 0), (2, 0)):
+                    raise ValueError(f"{name}: .npy version {version}")
+                read_header = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = read_header(member)
+                shapes[name] = (shape, dtype)
+    return shapes
 
 
 def _read_export(path: Path) -> Samples:
+    import zipfile
+
     try:
+        shapes = _declared_shapes(path)
+        for name, (shape, dtype) in shapes.items():
+            if len(shape) != (3 if name == "images" else 1) or shape[0] > MAX_READ_SAMPLES or dtype.hasobject:
+                raise ValueError(f"its {name} are not a samples file's")
         with np.load(path, allow_pickle=False) as data:
             images = np.asarray(data["images"])
             labels = [parse_label(str(label)) for label in data["labels"]]
             records = [json.loads(str(line)) for line in data["records"]]
-    except (OSError, ValueError, KeyError, EOFError, zlib.error, RuntimeInputError) as exc:
+        if not all(isinstance(record, dict) for record in records):
+            raise ValueError("its records are not JSON objects")
+    except (
+        OSError,
+        ValueError,
+        KeyError,
+        EOFError,
+        zlib.error,
+        zipfile.BadZipFile,
+        RecursionError,
+        RuntimeInputError,
+    ) as exc:
         # numpy takes any file that is not an .npz for a pickle, which it refuses to load.
-        why = "" if "pickle" in str(exc) else f" ({str(exc).splitlines()[0][:120]})"
+        why = (
+            ""
+            if "pickle" in str(exc) or isinstance(exc, zipfile.BadZipFile)
+            else f" ({str(exc).splitlines()[0][:120]})"
+        )
         raise RuntimeInputError(
             f"{path}: not a samples file written by mnist-edge-runtime samples --export{why}"
         ) from None
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (SIDE, SIDE):
+    if images.dtype != np.uint8 or images.shape[1:] != (SIDE, SIDE):
         raise RuntimeInputError(f"{path}: its images are not 28x28 uint8 pictures")
     if not len(labels) == len(records) == len(images):
         raise RuntimeInputError(f"{path}: images, labels and records differ in number")
@@ -374,5 +453,6 @@ def export_samples(samples: Samples, out: Path) -> None:
             os.fsync(file.fileno())
         os.replace(tmp, out)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # a read-only disk cannot have it either
+            tmp.unlink(missing_ok=True)
         raise RuntimeInputError(f"{out}: cannot write the export ({exc.strerror or exc})") from None
