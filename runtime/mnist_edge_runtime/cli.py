@@ -211,9 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="info adds one access-log line per request: client, method, path, status, ms (default warning)")  # fmt: skip
     serve.add_argument("--collect", type=Path, metavar="DIR",
                        help="keep the corrections people make on the page (or POST to /api/samples) in DIR, to train a better model (docs/learn.md); then Host must name this machine or one of --allowed-hosts (default: off, nothing stored)")  # fmt: skip
-    serve.add_argument("--collect-max", type=_positive, default=DEFAULT_MAX_SAMPLES, metavar="N",
+    serve.add_argument("--collect-max", type=_positive, metavar="N",
                        help=f"with --collect: stop storing at N samples, answering goes on (default {DEFAULT_MAX_SAMPLES:,})")  # fmt: skip
-    serve.add_argument("--collect-min-free", type=_positive, default=DEFAULT_MIN_FREE_BYTES // 2**20, metavar="MIB",
+    serve.add_argument("--collect-min-free", type=_positive, metavar="MIB",
                        help=f"with --collect: stop storing while the disk has less free space than this (default {DEFAULT_MIN_FREE_BYTES // 2**20} MiB)")  # fmt: skip
     serve.add_argument("--systemd-unit", action="store_true",
                        help="print a systemd unit that runs this command with these options as a service, and exit")  # fmt: skip
@@ -499,6 +499,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # single-threaded interpreter takes turns (0.1 ms).
     workers = args.workers or 2
     model = _model_paths(args)[0]
+    _check_collect_options(args)
     if args.systemd_unit:
         from mnist_edge_runtime.service import systemd_unit
 
@@ -527,14 +528,27 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_collect_options(args: argparse.Namespace) -> None:
+    given = [o for o in ("collect_max", "collect_min_free") if getattr(args, o, None) is not None]
+    if args.collect is None and given:
+        raise RuntimeInputError(
+            f"--{given[0].replace('_', '-')} applies to --collect DIR, which is not given"
+        )
+    if args.collect is not None and any(ord(c) < 32 or ord(c) == 127 for c in str(args.collect)):
+        raise RuntimeInputError("--collect: a folder name with control characters (a newline?) is refused")
+
+
 def _sample_store(args: argparse.Namespace, default_cap: bool = False):
+    _check_collect_options(args)
     if args.collect is None:
         return None
     from mnist_edge_runtime.samples import SampleStore
 
     if default_cap:  # predict: the defaults serve uses
         return SampleStore(args.collect)
-    return SampleStore(args.collect, args.collect_max, args.collect_min_free * 2**20)
+    most = DEFAULT_MAX_SAMPLES if args.collect_max is None else args.collect_max
+    floor_mib = DEFAULT_MIN_FREE_BYTES // 2**20 if args.collect_min_free is None else args.collect_min_free
+    return SampleStore(args.collect, most, floor_mib * 2**20)
 
 
 # --- samples ------------------------------------------------------------------------------------
@@ -544,6 +558,8 @@ def cmd_samples(args: argparse.Namespace) -> int:
     from mnist_edge_runtime.samples import LABELS, export_samples, read_samples
 
     samples = read_samples(args.folder)
+    for why in samples.skipped:  # an unreadable sample does not block the others: said, and left as it is
+        sys.stderr.write(f"skipped {why}\n")
     summary = samples.summary()
     if args.export is not None:
         export_samples(samples, args.export)

@@ -222,8 +222,10 @@ def collected(
     if is_json(content_type):
         document = json_document(body)
         picture = _json_pixels(document)
-        if label is None and isinstance(document, dict):
-            label = document.get("label")
+        said = document.get("label") if isinstance(document, dict) else None
+        if label is not None and said is not None and str(said) != label:
+            raise RequestError(400, "two labels: give it in the query or in the JSON, not both")
+        label = label if label is not None else said
         suffix = ".json"
     else:
         picture = decode_body(body, content_type, limits.max_decode_bytes)
@@ -391,7 +393,10 @@ def create_app(classifier: Classifier, limits: ServeLimits = ServeLimits(), stor
         if store is None:
             return error(404, "collection is off: start serve with --collect DIR")
         content_type = request.headers.get("content-type", "")
-        label = request.query_params.get("label")
+        labels = request.query_params.getlist("label")
+        if len(labels) > 1:
+            return error(400, "one label per sample: ?label= appears more than once")
+        label = labels[0] if labels else None
         if label is not None:  # refused before the body is read or decoded
             try:
                 parse_label(label)

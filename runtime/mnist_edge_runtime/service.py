@@ -68,8 +68,11 @@ def systemd_unit(args: argparse.Namespace, model: Path) -> str:
     writable = ""
     if args.collect is not None:  # the one folder the read-only service writes to
         collect = args.collect.resolve()
-        command += ["--collect", str(collect), "--collect-max", str(args.collect_max)]
-        command += ["--collect-min-free", str(args.collect_min_free)]
+        command += ["--collect", str(collect)]
+        if args.collect_max is not None:
+            command += ["--collect-max", str(args.collect_max)]
+        if args.collect_min_free is not None:
+            command += ["--collect-min-free", str(args.collect_min_free)]
         writable = "\nReadWritePaths=" + str(collect).replace("\\", "\\\\").replace("%", "%%").replace(
             " ", "\\x20"
         )

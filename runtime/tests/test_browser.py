@@ -226,6 +226,17 @@ def test_a_correction_made_on_the_page_is_stored(page, tmp_path):
                 timeout=10_000,
             )
         assert "Stored as 1" in collecting.inner_text("#teach-result")
+        # Starting a new drawing withdraws the buttons at once: a key pressed now cannot label
+        # the previous picture with this one's digit.
+        collecting.click("#clear")
+        draw(collecting, STROKES[7])
+        collecting.wait_for_selector("#teach-buttons:not([hidden])", timeout=10_000)
+        box = collecting.locator("#canvas").bounding_box()
+        collecting.mouse.move(box["x"] + 140, box["y"] + 140)
+        collecting.mouse.down()
+        assert collecting.is_hidden("#teach-buttons")
+        collecting.keyboard.press("7")
+        collecting.mouse.up()
         collecting.close()
     labels = sorted(json.loads(p.read_text())["label"] for p in folder.glob("*/sample.json"))
     assert labels == ["1", "4"]

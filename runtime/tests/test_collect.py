@@ -9,10 +9,13 @@ import errno
 import hashlib
 import io
 import json
+import os
+import shutil
 import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from collections import namedtuple
 from pathlib import Path
@@ -237,9 +240,10 @@ def test_a_sample_cut_short_is_not_a_sample_and_is_cleared_on_the_next_start(tmp
     store = SampleStore(folder)
     answer = {"digit": 1, "confidence": 0.9, "sure": True, "doubt": None}
     store.add(b"x", ".bin", np.zeros((28, 28), np.uint8), "1", answer, "0" * 64, "test")
-    cut = folder / ".partial-20261203T000000-deadbeef"  # a power cut between two writes
+    cut = folder / ".partial-20261203T000000-deadbeef"  # a power cut between two writes, long ago
     cut.mkdir()
     (cut / "picture.png").write_bytes(b"\x89PNG half")
+    os.utime(cut, (time.time() - 3600,) * 2)
     notes = folder / "notes.txt"  # the user's own file: never touched
     notes.write_text("mine")
     assert len(read_samples(folder)) == 1
@@ -279,6 +283,8 @@ def test_killing_the_server_mid_collection_leaves_only_whole_samples(tmp_path):
         json.loads((entry / SAMPLE_FILE).read_text())
         read_png_28((entry / "mnist.png").read_bytes(), str(entry))
     assert len(read_samples(folder)) == len(sample_folders(folder)) >= 20
+    for partial in folder.glob(".partial-*"):  # as if the next start came long after
+        os.utime(partial, (time.time() - 3600,) * 2)
     SampleStore(folder)
     assert not [p for p in folder.iterdir() if p.name.startswith(".partial-")]
 
@@ -356,3 +362,149 @@ def test_version_names_the_sample_sets_a_bundle_learned_from(tmp_path, monkeypat
     manifest["artifacts"]["conv2d.int8.tflite"] = {}
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     assert "learned" not in bundle.packaged_bundle_id()
+
+
+def _answer() -> dict:
+    return {"digit": 1, "confidence": 0.9, "sure": True, "doubt": None}
+
+
+def test_only_this_tools_stale_partial_samples_are_removed(tmp_path):
+    folder = tmp_path / "c"
+    folder.mkdir()
+    fresh = folder / ".partial-20261203T000000-0123abcd"  # another process is writing it now
+    stale = folder / ".partial-20261203T000000-deadbeef"  # cut short an hour ago
+    mine = folder / ".partial-my-notes"  # the user's own folder
+    for path in (fresh, stale, mine):
+        path.mkdir()
+        (path / "picture.png").write_bytes(b"x")
+    hour_ago = time.time() - 3600
+    for path in (stale, mine):
+        os.utime(path, (hour_ago, hour_ago))
+    SampleStore(folder)
+    assert fresh.exists() and mine.exists() and not stale.exists()
+
+
+def test_a_collection_emptied_or_moved_while_serving(classifier, tmp_path):
+    folder = tmp_path / "c"
+    with collecting_client(classifier, folder, max_samples=1) as client:
+
+        def post():
+            return client.post(
+                "/api/samples?label=1", content=drawing(), headers={"Content-Type": "image/png"}
+            )
+
+        assert post().status_code == 201 and post().status_code == 507
+        (sample,) = sample_folders(folder)
+        sample.rename(tmp_path / "exported")  # the teacher carried it off
+        assert post().status_code == 201  # room again, without a restart
+        folder.rename(tmp_path / "moved")
+        state = client.get("/api/model")
+        gone = post()
+    assert (
+        state.status_code == 200
+        and state.json()["collect"]["full"]
+        and "cannot use" in state.json()["collect"]["why"]
+    )
+    assert gone.status_code == 507 and "cannot use" in gone.json()["error"]
+
+
+def test_an_unreadable_sample_is_skipped_and_said_not_fatal(tmp_path):
+    folder = tmp_path / "c"
+    store = SampleStore(folder)
+    for _ in range(3):
+        store.add(b"x", ".bin", np.zeros((28, 28), np.uint8), "1", _answer(), "0" * 64, "test")
+    broken = sample_folders(folder)[0]
+    (broken / SAMPLE_FILE).write_text('["not", "a record"]')  # a damaged card
+    copy = folder / (broken.name[:-1] + ("0" if broken.name[-1] != "0" else "1"))
+    shutil.copytree(sample_folders(folder)[1], copy)  # a user's copy under another name
+    listed = run_cli("samples", str(folder), "--export", str(tmp_path / "out.npz"))
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stderr.count("skipped") == 2 and "Traceback" not in listed.stderr
+    assert len(read_samples(tmp_path / "out.npz")) == 2  # the two whole ones, each once
+
+
+def _npz(path: Path, **arrays) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize(
+    "arrays",
+    [
+        {
+            "images": np.zeros((2, 28, 28), np.uint8),
+            "labels": np.array(["1", "2"]),
+            "records": np.array(["[1]", "null"]),
+        },
+        {"images": np.zeros((2, 28, 28), np.uint8), "labels": np.array("1"), "records": np.array("{}")},
+        {"images": np.zeros((1, 28, 28), np.float32), "labels": np.array(["1"]), "records": np.array(["{}"])},
+        {"images": np.zeros((1, 28, 28), np.uint8), "labels": np.array(["x"]), "records": np.array(["{}"])},
+        {
+            "images": np.zeros((1, 28, 28), np.uint8),
+            "labels": np.array(["1"]),
+            "records": np.array(["[" * 100_000]),
+        },
+    ],
+    ids=["records-not-objects", "0-d", "float-images", "bad-label", "deep-json"],
+)
+def test_a_crafted_export_file_is_one_line_exit_2(tmp_path, arrays):
+    path = _npz(tmp_path / "s.npz", **arrays)
+    done = run_cli("samples", str(path))
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr, (
+        done.stderr
+    )
+
+
+def test_an_export_declaring_a_billion_pictures_is_refused_unread(tmp_path):
+    import zipfile
+
+    path = _npz(
+        tmp_path / "s.npz",
+        images=np.zeros((1, 28, 28), np.uint8),
+        labels=np.array(["1"]),
+        records=np.array(["{}"]),
+    )
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": "|u1", "fortran_order": False, "shape": (10**9, 28, 28)}
+    )
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("images.npy", np.lib.format.magic(1, 0) + header.getvalue(), zipfile.ZIP_STORED)
+    done = run_cli("samples", str(path))
+    assert done.returncode == 2 and "not a samples file" in done.stderr, done.stderr
+
+
+def test_labels_given_twice_or_as_json_numbers(classifier, tmp_path):
+    pixels = np.zeros((28, 28), int)
+    pixels[4:24, 13:15] = 255
+    with collecting_client(classifier, tmp_path / "c") as client:
+        number = client.post("/api/samples", json={"image": pixels.tolist(), "label": 1})
+        both = client.post("/api/samples?label=3", json={"image": pixels.tolist(), "label": "9"})
+        repeated = client.post(
+            "/api/samples?label=x&label=4", content=drawing(), headers={"Content-Type": "image/png"}
+        )
+    assert number.status_code == 201 and number.json()["label"] == "1"
+    assert both.status_code == 400 and "two labels" in both.json()["error"]
+    assert repeated.status_code == 400 and "more than once" in repeated.json()["error"]
+    assert len(sample_folders(tmp_path / "c")) == 1
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["serve", "--collect-max", "5"], "applies to --collect"),
+        (
+            ["serve", "--collect", "/srv/x\nExecStartPre=/bin/touch /pwned", "--systemd-unit"],
+            "control characters",
+        ),
+        (["serve", "--collect", "", "--port", "1"], "folder of its own"),
+        (["samples", "{d}/c", "--export", "{d}/afile/x.npz"], "cannot write the export"),
+    ],
+)
+def test_bad_collect_options_are_one_line_exit_2(tmp_path, args, message):
+    (tmp_path / "afile").write_text("x")
+    SampleStore(tmp_path / "c").add(
+        b"x", ".bin", np.zeros((28, 28), np.uint8), "1", _answer(), "0" * 64, "test"
+    )
+    done = run_cli(*(a.format(d=tmp_path) for a in args))
+    assert done.returncode == 2 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr

@@ -26,6 +26,7 @@ function point(event) {
 
 canvas.addEventListener("pointerdown", (event) => {
   drawing = true;
+  forgetAnswer();  // a correction pressed from now on is for the new drawing, once it is answered
   canvas.setPointerCapture(event.pointerId);
   const [x, y] = point(event);
   pen.beginPath();
@@ -139,7 +140,13 @@ function offerCorrection() {
   document.getElementById("teach").hidden = !collecting;
   document.getElementById("teach-buttons").hidden = !(collecting && last);
   document.getElementById("right").hidden = !(last && last.answer.sure);
-  if (last) document.getElementById("teach-result").textContent = "";
+}
+
+function forgetAnswer() {
+  sent++;  // an answer still on its way is for the picture before
+  last = null;
+  offerCorrection();
+  document.getElementById("teach-result").textContent = "";
 }
 
 async function teach(label) {
@@ -215,6 +222,7 @@ document.getElementById("file").addEventListener("change", async (event) => {
   const file = event.target.files[0];
   event.target.value = "";
   if (!file) return;
+  forgetAnswer();
   showIdle("Reading the photo…");
   const { body, type } = await shrunk(file);
   send(body, type);
