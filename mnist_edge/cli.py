@@ -169,7 +169,9 @@ def train(
     if extra_data:  # read before TensorFlow starts: a wrong path is one line at once
         from mnist_edge.learn import load_collected
 
-        load_collected([str(p) for p in extra_data])
+        for sample_set in load_collected([str(p) for p in extra_data]).sets:
+            for why in sample_set["skipped"]:
+                console.print(f"{sample_set['path']}: skipped {why}", markup=False)
     from mnist_edge.files import read_json
     from mnist_edge.train import default_config, fine_tune_config
     from mnist_edge.train import train as train_model

@@ -72,6 +72,7 @@ def load_collected(paths: list[str] | tuple[str, ...]) -> Collected:
                 "samples": len(samples),
                 "train": int((~held).sum()),
                 "held_out": int(held.sum()),
+                "skipped": samples.skipped,
             }
         )
     return Collected(
