@@ -208,6 +208,13 @@ def classified(classifier: Classifier, picture: np.ndarray) -> tuple[np.ndarray,
     return mnist, result
 
 
+def _label_or_none(text: object) -> str | None:
+    try:
+        return parse_label(text)
+    except RuntimeInputError:
+        return None
+
+
 def collected(
     classifier: Classifier,
     store: SampleStore,
@@ -223,7 +230,7 @@ def collected(
         document = json_document(body)
         picture = _json_pixels(document)
         said = document.get("label") if isinstance(document, dict) else None
-        if label is not None and said is not None and str(said) != label:
+        if label is not None and said is not None and _label_or_none(said) != parse_label(label):
             raise RequestError(400, "two labels: give it in the query or in the JSON, not both")
         label = label if label is not None else said
         suffix = ".json"
