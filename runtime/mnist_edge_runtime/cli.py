@@ -509,7 +509,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(systemd_unit(args, model), end="")
         return 0
     classifier = Classifier.open(model, args.backend, threads=1)
-    from mnist_edge_runtime.serve import host_name
+    from mnist_edge_runtime.guard import host_name
 
     hosts = tuple(host_name(name.strip()) for name in args.allowed_hosts.split(",") if name.strip())
     limits = ServeLimits(

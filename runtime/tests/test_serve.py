@@ -375,7 +375,7 @@ def test_allowed_hosts_refuse_other_host_headers(classifier):
     ],
 )
 def test_the_start_line_names_only_addresses_the_server_answers(classifier, host, allowed):
-    from mnist_edge_runtime.serve import page_addresses
+    from mnist_edge_runtime.guard import page_addresses
 
     line = page_addresses(host, 8000, allowed, "mypi")
     urls = re.findall(r"http://(\S+?)/", line)
@@ -451,7 +451,7 @@ def test_an_unexpected_decoder_error_is_a_400_not_a_500(client):
 
 
 def test_host_names_compare_without_port_or_brackets():
-    from mnist_edge_runtime.serve import host_name
+    from mnist_edge_runtime.guard import host_name
 
     assert host_name("Pi.Local:8000") == "pi.local" and host_name("[::1]:8000") == "::1"
     assert host_name("[::1]") == "::1" and host_name("192.168.1.20") == "192.168.1.20"
