@@ -1,0 +1,480 @@
+"""Procedural pen strokes: digits in two hands (print and cursive) in the variants MNIST has few
+of, shapes that are not digits, and scribbles."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# Procedural pen strokes: "print" builds digits from straight lines and elliptical arcs,
+# "cursive" from smooth curves through key points, with looser proportions.
+STROKE_HANDS: dict[str, str] = {"Pen strokes (print)": "print", "Pen strokes (cursive)": "cursive"}
+
+# Procedural digit variants, the same names in both hands: the shapes MNIST has few of.
+VARIANTS: dict[int, tuple[str, ...]] = {
+    0: ("oval",),
+    1: ("stroke", "flag", "flag and base"),
+    2: ("plain", "loop"),
+    3: ("round", "flat top"),
+    4: ("closed", "open"),
+    5: ("plain",),
+    6: ("curved stem", "straight stem", "open loop"),
+    7: ("plain", "crossbar", "curved stem"),
+    8: ("two loops", "one stroke"),
+    9: ("straight stem", "curved stem"),
+}
+FLAGGED_ONES: tuple[tuple[int, str], ...] = ((1, "flag"), (1, "flag and base"))
+
+# Shapes that are not digits. A lone circle or oval is left out: written alone it is a 0.
+SHAPES = (
+    "square",
+    "triangle",
+    "star",
+    "heart",
+    "circle with a cross",
+    "smiley",
+    "arrow",
+    "plus",
+    "hash",
+    "check mark",
+    "zigzag",
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# Procedural strokes: digits in two hands, shapes, scribbles. Coordinates: x right, y down, a
+# digit about 1 tall and 0.6 wide; angles in degrees, 90 pointing down.
+
+
+class _Jitter:
+    """Random nudges of key coordinates, in drawing heights."""
+
+    def __init__(self, rng: np.random.Generator, scale: float):
+        self.rng, self.scale = rng, scale
+
+    def __call__(self, value: float, scale: float = 1.0) -> float:
+        return value + float(self.rng.normal(0, self.scale * scale))
+
+    def point(self, x: float, y: float) -> tuple[float, float]:
+        return self(x), self(y)
+
+    def uniform(self, low: float, high: float) -> float:
+        return float(self.rng.uniform(low, high))
+
+
+def _line(*points: tuple[float, float]) -> np.ndarray:
+    return np.array(points, float)
+
+
+def _arc(cx: float, cy: float, rx: float, ry: float, start: float, stop: float) -> np.ndarray:
+    n = max(4, int(abs(stop - start) / 8))
+    t = np.radians(np.linspace(start, stop, n))
+    return np.stack([cx + rx * np.cos(t), cy + ry * np.sin(t)], axis=1)
+
+
+def _spline(*points: tuple[float, float], per_segment: int = 8) -> np.ndarray:
+    """A Catmull-Rom curve through the points (the ends repeated)."""
+    p = np.array(points, float)
+    p = np.concatenate([p[:1], p, p[-1:]])
+    t = np.linspace(0, 1, per_segment, endpoint=False)[:, None]
+    parts = []
+    for i in range(1, len(p) - 2):
+        a, b, c, d = p[i - 1], p[i], p[i + 1], p[i + 2]
+        parts.append(
+            0.5 * (2 * b + (c - a) * t + (2 * a - 5 * b + 4 * c - d) * t**2 + (3 * b - a - 3 * c + d) * t**3)
+        )
+    return np.concatenate([*parts, p[-2:-1]])
+
+
+def _joined(*parts: np.ndarray) -> np.ndarray:
+    return np.concatenate(parts)
+
+
+def _print_digits() -> dict[tuple[int, str], object]:
+    """Lines and elliptical arcs."""
+
+    def oval(j: _Jitter) -> list[np.ndarray]:
+        start = j.uniform(-120, -60)
+        return [_arc(0.3, 0.5, j(0.28), 0.5, start, start - 360 - j.uniform(-15, 40))]
+
+    def one(j: _Jitter, flag: bool, base: bool) -> list[np.ndarray]:
+        top, bottom = j.point(0.35, 0.0), (j(0.35), 1.0)
+        strokes = [_line(top, bottom)]
+        if flag:
+            strokes = [_line((j(0.35) - j.uniform(0.15, 0.32), j.uniform(0.12, 0.4)), top, bottom)]
+        if base:
+            half = j.uniform(0.15, 0.28)
+            strokes.append(_line((bottom[0] - half, j(1.0, 0.5)), (bottom[0] + half, j(1.0, 0.5))))
+        return strokes
+
+    def two(j: _Jitter, loop: bool) -> list[np.ndarray]:
+        r = j(0.27)
+        top = _arc(0.3, j(0.3), r, j(0.28), j.uniform(185, 210), j.uniform(370, 400))
+        corner = j.point(0.03, 0.97)
+        if not loop:
+            return [_joined(top, _line(corner, (j(0.62), j(0.99))))]
+        curl = _spline(
+            corner, (j(0.02), 0.86), (j(0.12), j(0.8)), (j(0.17), 0.9), (j(0.1), 0.99), (j(0.62), j(0.98))
+        )
+        return [_joined(top, curl)]
+
+    def three(j: _Jitter, flat: bool) -> list[np.ndarray]:
+        middle = j(0.5)
+        lower = _arc(
+            0.3, (1 + middle) / 2, j(0.29), (1 - middle) / 2, j.uniform(-125, -100), j.uniform(130, 165)
+        )
+        if flat:
+            return [_joined(_line((j(0.03), j(0.02)), (j(0.58), j(0.0)), (j(0.25), middle)), lower)]
+        upper = _arc(0.28, middle / 2, j(0.25), middle / 2, j.uniform(190, 215), j.uniform(450, 480))
+        return [_joined(upper, lower)]
+
+    def four(j: _Jitter, closed: bool) -> list[np.ndarray]:
+        stem_x, bar_y = j(0.45), j(0.65)
+        stem_top = (stem_x, 0.0) if closed else (stem_x, j.uniform(0.0, 0.25))
+        first = _line((stem_x, 0.0) if closed else (j(0.05), 0.0), (j(0.0), bar_y), (j(0.62), bar_y))
+        return [first, _line(stem_top, (j(stem_x), 1.0))]
+
+    def five(j: _Jitter) -> list[np.ndarray]:
+        corner, waist = j.point(0.1, 0.0), j.point(0.07, 0.45)
+        bowl = _arc(0.3, 0.7, j(0.28), 0.3, j.uniform(205, 225), j.uniform(490, 520))
+        return [_line((j(0.58), j(0.0)), corner), _joined(_line(corner, waist), bowl)]
+
+    def six(j: _Jitter, kind: str) -> list[np.ndarray]:
+        r, cy = j(0.27), 0.73
+        if kind == "straight stem":
+            stem = _line(j.point(0.5, 0.0), (0.3 - r, cy))
+        else:
+            cx = j(0.6)
+            stem = _arc(cx, cy, cx - 0.3 + r, cy, -90, -180)
+        stop = -180 - j.uniform(-10, 30) if kind != "open loop" else j.uniform(-110, -60)
+        return [_joined(stem, _arc(0.3, cy, r, 0.27, 180, stop))]
+
+    def seven(j: _Jitter, kind: str) -> list[np.ndarray]:
+        left, corner, foot = (j(0.0), j(0.02)), (j(0.6), j(0.0)), (j(0.22), 1.0)
+        if kind == "curved stem":
+            stem = _spline(corner, (j(0.42), 0.4), (j(0.3), 0.7), foot)
+            return [_joined(_line(left, corner), stem)]
+        strokes = [_line(left, corner, foot)]
+        if kind == "crossbar":
+            y = j(0.5, 0.5)
+            x = corner[0] + (foot[0] - corner[0]) * y
+            strokes.append(_line((x - j.uniform(0.12, 0.25), y), (x + j.uniform(0.1, 0.22), j(y, 0.5))))
+        return strokes
+
+    def eight(j: _Jitter, loops: bool) -> list[np.ndarray]:
+        middle = j(0.46)
+        upper = _arc(0.3, middle / 2, j(0.22), middle / 2, 90, 450)
+        lower = _arc(0.3, (1 + middle) / 2, j(0.28), (1 - middle) / 2, -90, 270)
+        if loops:
+            return [upper, lower]
+        # The upper loop from its right side over the top to the waist, the lower loop whole,
+        # then straight back up to where the pen started.
+        upper = _arc(0.3, middle / 2, j(0.22), middle / 2, -30, -270)
+        return [_joined(upper, lower, upper[:1])]
+
+    def nine(j: _Jitter, curved: bool) -> list[np.ndarray]:
+        r, cy = j(0.27), j(0.27)
+        loop = _arc(0.3, cy, r, cy, 0, -360 - j.uniform(-10, 20))
+        right = (0.3 + r, cy)
+        stem = (
+            _spline(right, (j(0.55), 0.7), (j(0.4), 0.95), (j(0.22), 1.0))
+            if curved
+            else _line(right, (j(0.5), 1.0))
+        )
+        return [_joined(loop, stem)]
+
+    return {
+        (0, "oval"): oval,
+        (1, "stroke"): lambda j: one(j, False, False),
+        (1, "flag"): lambda j: one(j, True, False),
+        (1, "flag and base"): lambda j: one(j, True, True),
+        (2, "plain"): lambda j: two(j, False),
+        (2, "loop"): lambda j: two(j, True),
+        (3, "round"): lambda j: three(j, False),
+        (3, "flat top"): lambda j: three(j, True),
+        (4, "closed"): lambda j: four(j, True),
+        (4, "open"): lambda j: four(j, False),
+        (5, "plain"): five,
+        (6, "curved stem"): lambda j: six(j, "curved stem"),
+        (6, "straight stem"): lambda j: six(j, "straight stem"),
+        (6, "open loop"): lambda j: six(j, "open loop"),
+        (7, "plain"): lambda j: seven(j, "plain"),
+        (7, "crossbar"): lambda j: seven(j, "crossbar"),
+        (7, "curved stem"): lambda j: seven(j, "curved stem"),
+        (8, "two loops"): lambda j: eight(j, True),
+        (8, "one stroke"): lambda j: eight(j, False),
+        (9, "straight stem"): lambda j: nine(j, False),
+        (9, "curved stem"): lambda j: nine(j, True),
+    }
+
+
+# Key points of each variant, the cursive hand: one list per stroke.
+_CURSIVE_POINTS: dict[tuple[int, str], tuple[tuple[tuple[float, float], ...], ...]] = {
+    (0, "oval"): (
+        (
+            (0.35, 0.02),
+            (0.1, 0.15),
+            (0.02, 0.5),
+            (0.15, 0.92),
+            (0.38, 0.98),
+            (0.56, 0.7),
+            (0.55, 0.25),
+            (0.38, 0.0),
+            (0.25, 0.06),
+        ),
+    ),
+    (1, "stroke"): (((0.32, 0.0), (0.3, 0.5), (0.28, 1.0)),),
+    (1, "flag"): (((0.05, 0.3), (0.18, 0.14), (0.33, 0.0), (0.31, 0.5), (0.29, 1.0)),),
+    (1, "flag and base"): (
+        ((0.05, 0.3), (0.18, 0.14), (0.33, 0.0), (0.31, 0.5), (0.29, 1.0)),
+        ((0.05, 1.0), (0.3, 0.98), (0.55, 1.0)),
+    ),
+    (2, "plain"): (
+        (
+            (0.05, 0.25),
+            (0.25, 0.02),
+            (0.5, 0.1),
+            (0.5, 0.35),
+            (0.25, 0.68),
+            (0.02, 0.98),
+            (0.3, 0.95),
+            (0.62, 0.98),
+        ),
+    ),
+    (2, "loop"): (
+        (
+            (0.05, 0.25),
+            (0.25, 0.02),
+            (0.5, 0.1),
+            (0.5, 0.35),
+            (0.25, 0.68),
+            (0.06, 0.9),
+            (0.05, 1.0),
+            (0.17, 0.95),
+            (0.1, 0.86),
+            (0.35, 0.97),
+            (0.62, 0.95),
+        ),
+    ),
+    (3, "round"): (
+        (
+            (0.05, 0.12),
+            (0.3, 0.0),
+            (0.52, 0.12),
+            (0.45, 0.35),
+            (0.22, 0.48),
+            (0.5, 0.6),
+            (0.56, 0.82),
+            (0.3, 1.0),
+            (0.03, 0.88),
+        ),
+    ),
+    (3, "flat top"): (
+        ((0.03, 0.02), (0.55, 0.02), (0.25, 0.4), (0.5, 0.52), (0.57, 0.78), (0.3, 1.0), (0.03, 0.88)),
+    ),
+    (4, "closed"): (
+        ((0.45, 0.0), (0.22, 0.35), (0.0, 0.66), (0.3, 0.65), (0.62, 0.62)),
+        ((0.45, 0.02), (0.45, 0.6), (0.44, 1.0)),
+    ),
+    (4, "open"): (
+        ((0.05, 0.0), (0.03, 0.35), (0.05, 0.62), (0.35, 0.62), (0.62, 0.6)),
+        ((0.45, 0.05), (0.46, 0.55), (0.45, 1.0)),
+    ),
+    (5, "plain"): (
+        (
+            (0.1, 0.02),
+            (0.07, 0.25),
+            (0.06, 0.45),
+            (0.3, 0.38),
+            (0.55, 0.55),
+            (0.55, 0.85),
+            (0.3, 1.0),
+            (0.03, 0.9),
+        ),
+        ((0.1, 0.02), (0.35, 0.0), (0.6, 0.02)),
+    ),
+    (6, "curved stem"): (
+        (
+            (0.55, 0.02),
+            (0.25, 0.15),
+            (0.05, 0.5),
+            (0.1, 0.88),
+            (0.32, 1.0),
+            (0.55, 0.85),
+            (0.52, 0.6),
+            (0.3, 0.5),
+            (0.1, 0.62),
+        ),
+    ),
+    (6, "straight stem"): (
+        (
+            (0.5, 0.0),
+            (0.3, 0.3),
+            (0.1, 0.62),
+            (0.08, 0.85),
+            (0.3, 1.0),
+            (0.52, 0.85),
+            (0.5, 0.62),
+            (0.3, 0.52),
+            (0.12, 0.62),
+        ),
+    ),
+    (6, "open loop"): (
+        (
+            (0.55, 0.02),
+            (0.25, 0.15),
+            (0.05, 0.5),
+            (0.1, 0.88),
+            (0.32, 1.0),
+            (0.55, 0.85),
+            (0.5, 0.62),
+            (0.38, 0.55),
+        ),
+    ),
+    (7, "plain"): (((0.02, 0.05), (0.3, 0.02), (0.6, 0.0), (0.4, 0.45), (0.22, 1.0)),),
+    (7, "crossbar"): (
+        ((0.02, 0.05), (0.3, 0.02), (0.6, 0.0), (0.4, 0.45), (0.22, 1.0)),
+        ((0.2, 0.52), (0.38, 0.51), (0.56, 0.5)),
+    ),
+    (7, "curved stem"): (((0.02, 0.05), (0.3, 0.02), (0.6, 0.0), (0.45, 0.35), (0.35, 0.7), (0.33, 1.0)),),
+    (8, "two loops"): (
+        (
+            (0.3, 0.45),
+            (0.1, 0.25),
+            (0.3, 0.0),
+            (0.5, 0.22),
+            (0.3, 0.45),
+            (0.05, 0.72),
+            (0.3, 1.0),
+            (0.56, 0.72),
+            (0.32, 0.46),
+        ),
+    ),
+    (8, "one stroke"): (
+        (
+            (0.5, 0.15),
+            (0.3, 0.0),
+            (0.08, 0.18),
+            (0.3, 0.45),
+            (0.55, 0.72),
+            (0.3, 1.0),
+            (0.05, 0.72),
+            (0.3, 0.45),
+            (0.52, 0.2),
+            (0.45, 0.08),
+        ),
+    ),
+    (9, "straight stem"): (
+        (
+            (0.55, 0.15),
+            (0.3, 0.0),
+            (0.05, 0.18),
+            (0.15, 0.45),
+            (0.45, 0.42),
+            (0.56, 0.2),
+            (0.55, 0.55),
+            (0.52, 1.0),
+        ),
+    ),
+    (9, "curved stem"): (
+        (
+            (0.55, 0.15),
+            (0.3, 0.0),
+            (0.05, 0.18),
+            (0.15, 0.45),
+            (0.45, 0.42),
+            (0.56, 0.2),
+            (0.55, 0.6),
+            (0.45, 0.9),
+            (0.25, 1.0),
+        ),
+    ),
+}
+
+
+def _cursive_digits() -> dict[tuple[int, str], object]:
+    """Smooth curves through jittered key points."""
+
+    def build(strokes):
+        return lambda j: [_spline(*(j.point(x, y) for x, y in points)) for points in strokes]
+
+    return {key: build(strokes) for key, strokes in _CURSIVE_POINTS.items()}
+
+
+_PRINT = _print_digits()
+_CURSIVE = _cursive_digits()
+
+
+def _shape(j: _Jitter, name: str) -> list[np.ndarray]:
+    if name == "square":
+        corners = [j.point(0, 0), j.point(1, 0), j.point(1, 1), j.point(0, 1)]
+        return [_line(*corners, corners[0], j.point(*corners[1]))]
+    if name == "triangle":
+        corners = [j.point(0.5, 0), j.point(1, 0.9), j.point(0, 0.9)]
+        return [_line(*corners, corners[0])]
+    if name == "star":
+        angles = np.radians(-90 + 144 * np.arange(6))
+        return [_line(*((j(0.5 + 0.5 * math.cos(a)), j(0.5 + 0.5 * math.sin(a))) for a in angles))]
+    if name == "heart":
+        bottom, dip = j.point(0.5, 1.0), j.point(0.5, 0.25)
+        return [
+            _spline(
+                bottom,
+                (j(0.12), 0.55),
+                (0.0, j(0.2)),
+                (j(0.25), 0.0),
+                dip,
+                (j(0.75), 0.0),
+                (1.0, j(0.2)),
+                (j(0.88), 0.55),
+                bottom,
+            )
+        ]
+    if name == "circle with a cross":
+        circle = _arc(0.5, 0.5, 0.5, j(0.5), 0, 370)
+        if j.uniform(0, 1) < 0.5:
+            return [
+                circle,
+                _line(j.point(0.15, 0.15), j.point(0.85, 0.85)),
+                _line(j.point(0.85, 0.15), j.point(0.15, 0.85)),
+            ]
+        return [
+            circle,
+            _line(j.point(0.5, 0.0), j.point(0.5, 1.0)),
+            _line(j.point(0.0, 0.5), j.point(1.0, 0.5)),
+        ]
+    if name == "smiley":
+        eyes = [np.array([j.point(0.33, 0.35)]), np.array([j.point(0.67, 0.35)])]
+        return [_arc(0.5, 0.5, 0.5, 0.5, 0, 365), *eyes, _arc(0.5, j(0.5), j(0.28), j(0.22), 20, 160)]
+    if name == "arrow":
+        turn = math.radians(45 * int(j.rng.integers(8)))
+        c, s = math.cos(turn), math.sin(turn)
+        shaft = [(-0.5, 0.0), (0.5, 0.0)]
+        head = [(j(0.25), j(-0.22)), (0.5, 0.0), (j(0.25), j(0.22))]
+
+        def turned(p: tuple[float, float]) -> tuple[float, float]:
+            return p[0] * c - p[1] * s, p[0] * s + p[1] * c
+
+        return [_line(*map(turned, shaft)), _line(*map(turned, head))]
+    if name == "plus":
+        return [_line(j.point(0.5, 0), j.point(0.5, 1)), _line(j.point(0, 0.5), j.point(1, 0.5))]
+    if name == "hash":
+        return [
+            _line(j.point(0.35, 0), j.point(0.3, 1)),
+            _line(j.point(0.7, 0), j.point(0.65, 1)),
+            _line(j.point(0, 0.33), j.point(1, 0.33)),
+            _line(j.point(0, 0.67), j.point(1, 0.67)),
+        ]
+    if name == "check mark":
+        return [_line(j.point(0, 0.55), j.point(0.35, 0.95), j.point(1, 0))]
+    if name == "zigzag":
+        teeth = int(j.rng.integers(3, 6))
+        return [_line(*((i / teeth, j(0.0 if i % 2 else 0.6)) for i in range(teeth + 1)))]
+    raise ValueError(f"no shape {name!r}")
+
+
+def _scribble(rng: np.random.Generator) -> list[np.ndarray]:
+    """A curve through 6-10 random points: rarely a digit's shape."""
+    points = rng.uniform(0, 1, (int(rng.integers(6, 11)), 2))
+    return [_spline(*map(tuple, points))]
