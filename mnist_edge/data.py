@@ -45,7 +45,7 @@ NPZ_KEYS = {
 }
 
 
-# The label of a training picture that is not a digit (mnist_edge/handwriting.py): the models keep
+# The label of a training picture that is not a digit (mnist_edge/handwriting/): the models keep
 # their ten outputs, and learn to give none of them to such a picture.
 NO_DIGIT = 10
 

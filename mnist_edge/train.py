@@ -49,7 +49,7 @@ class TrainConfig:
     rotation: float = 10.0
     scale: float = 0.1
     shift: float = 2.5
-    # Handwriting MNIST lacks (mnist_edge/handwriting.py), as shares of the MNIST training images:
+    # Handwriting MNIST lacks (mnist_edge/handwriting/), as shares of the MNIST training images:
     # pen-drawn digits in the project's own font renderings and stroke variants, and pictures that
     # are not digits, whose target is "no digit" (docs/training.md, "Handwriting beyond MNIST").
     pen_digit_share: float = 0.0

@@ -9,7 +9,7 @@ side). Every picture is then read by the runtime's own ``read_digit``, so a mode
 exactly what a device feeds it. Nothing else is data: no font or glyph collection is installed
 or read beyond matplotlib's own copy (``matplotlib.get_data_path()``).
 
-Families are font families (each with its regular, bold and italic files) and the two procedural
+Families are font families (each with its upright and italic files) and the two procedural
 hands. ``TRAIN_FAMILIES`` and ``HELD_OUT_FAMILIES`` split them so that a benchmark can measure
 styles no training picture had; docs/input-forms.md ("Handwriting beyond MNIST") says why this
 split. Pictures depend only on (count, seed, families) and the matplotlib (FreeType) and Pillow

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-# Font families: their files in matplotlib's fonts/ttf folder.
 # Font families: their files in matplotlib's fonts/ttf folder, upright and italic. Bold files
 # are left out: thinning erases a branch shorter than the stroke is thick (a bold 4 loses the stem
 # below its bar), and the pen's random width gives every weight anyway.
