@@ -568,13 +568,15 @@ def cmd_samples(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2))
         return 0
     print(f"{samples.source}: {len(samples):,} samples (sha256 {summary['sha256'][:16]}...)")
-    print("label          samples  model right")
+    print("label          samples  model right    when wrong, it answered")
     for label in LABELS:
         row = summary["labels"].get(label)
         if row:
             name = "n (no digit)" if label == "n" else label
+            wrong = ", ".join(f"{answer} x{count}" for answer, count in row["wrong_answers"].items())
             print(
-                f"{name:<13}  {row['samples']:>7,}  {row['model_right']:>7,} ({row['model_right'] / row['samples']:.0%})"
+                f"{name:<13}  {row['samples']:>7,}  {row['model_right']:>7,} ({row['model_right'] / row['samples']:>4.0%})"
+                f"  {wrong}"
             )
     print(
         f"{'all':<13}  {len(samples):>7,}  {summary['model_right']:>7,} ({summary['model_right'] / len(samples):.0%})"

@@ -306,16 +306,26 @@ class Samples:
         return digest.hexdigest()
 
     def summary(self) -> dict:
-        """Counts per label, and how often the model that answered was right."""
+        """Counts per label, how often the model that answered was right, and what it answered
+        when it was wrong (what a teacher wants to know: which digit is read as which)."""
         per_label = Counter(self.labels)
-        right = Counter(
-            label for label, record in zip(self.labels, self.records) if answered_right(label, record)
-        )
+        right: Counter = Counter()
+        wrong: dict[str, Counter] = {label: Counter() for label in LABELS}
+        for label, record in zip(self.labels, self.records, strict=True):
+            if answered_right(label, record):
+                right[label] += 1
+            else:
+                answer = record.get("answer")
+                wrong[label]["doubted" if answer is None or not record.get("sure") else str(answer)] += 1
         return {
             "samples": len(self),
             "sha256": self.sha256,
             "labels": {
-                label: {"samples": per_label[label], "model_right": right[label]}
+                label: {
+                    "samples": per_label[label],
+                    "model_right": right[label],
+                    "wrong_answers": dict(wrong[label].most_common()),
+                }
                 for label in LABELS
                 if per_label[label]
             },

@@ -307,6 +307,9 @@ def test_predict_collect_and_samples_export(tmp_path):
     assert listed.returncode == 0, listed.stderr
     summary = json.loads(listed.stdout)
     assert summary["samples"] == 3 and summary["labels"]["7"]["samples"] == 3
+    sevens = summary["labels"]["7"]
+    assert sum(sevens["wrong_answers"].values()) == 3 - sevens["model_right"]
+
     from_folder, from_file = read_samples(folder), read_samples(export)
     assert from_file.sha256 == from_folder.sha256 == summary["sha256"]
     np.testing.assert_array_equal(from_file.images, from_folder.images)
@@ -508,3 +511,31 @@ def test_bad_collect_options_are_one_line_exit_2(tmp_path, args, message):
     )
     done = run_cli(*(a.format(d=tmp_path) for a in args))
     assert done.returncode == 2 and message in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_samples_says_what_the_model_answered_when_it_was_wrong(tmp_path):
+    store = SampleStore(tmp_path / "c")
+    image = np.zeros((28, 28), np.uint8)
+    answers = [
+        ("1", 7, True),
+        ("1", 7, True),
+        ("1", 1, True),
+        ("1", 4, False),
+        ("n", 0, True),
+        ("n", 8, False),
+    ]
+    for label, digit, sure in answers:
+        store.add(
+            b"x",
+            ".bin",
+            image,
+            label,
+            {"digit": digit, "confidence": 0.9, "sure": sure, "doubt": None},
+            "0" * 64,
+            "t",
+        )
+    summary = read_samples(tmp_path / "c").summary()
+    assert summary["labels"]["1"] == {"samples": 4, "model_right": 1, "wrong_answers": {"7": 2, "doubted": 1}}
+    assert summary["labels"]["n"] == {"samples": 2, "model_right": 1, "wrong_answers": {"0": 1}}
+    listed = run_cli("samples", str(tmp_path / "c"))
+    assert "7 x2, doubted x1" in listed.stdout
