@@ -240,3 +240,26 @@ def test_a_correction_made_on_the_page_is_stored(page, tmp_path):
         collecting.close()
     labels = sorted(json.loads(p.read_text())["label"] for p in folder.glob("*/sample.json"))
     assert labels == ["1", "4"]
+
+
+def test_the_upload_opens_from_the_keyboard(page, tmp_path):
+    """Tab to "Photo or file", press Enter: the file chooser opens, and the picture is answered."""
+    from PIL import Image
+
+    from mnist_edge_runtime.idx import read_images_and_labels
+
+    images, labels = read_images_and_labels(
+        MNIST / "train-images-idx3-ubyte.gz", MNIST / "train-labels-idx1-ubyte.gz"
+    )
+    digit, label = images[-5000 + 7], int(labels[-5000 + 7])  # a validation digit
+    photo = tmp_path / "upload.png"
+    Image.fromarray(255 - np.asarray(Image.fromarray(digit).resize((200, 200), Image.BICUBIC))).save(photo)
+    page.bring_to_front()  # an earlier test opened a page of its own in this browser
+    page.click("#clear")
+    page.focus("#upload")
+    with page.expect_file_chooser(timeout=10_000) as chooser:
+        page.keyboard.press("Enter")
+    chooser.value.set_files(str(photo))
+    page.wait_for_function(
+        "d => document.querySelector('#digit').textContent === String(d)", arg=label, timeout=10_000
+    )

@@ -218,6 +218,15 @@ async function shrunk(file) {
   return { body, type };
 }
 
+// The file input itself is hidden behind its label: Enter or Space on the label opens it, so the
+// upload works from the keyboard too.
+document.getElementById("upload").addEventListener("keydown", (event) => {
+  if (event.key !== "Enter" && event.key !== " ") return;
+  event.preventDefault();
+  event.stopPropagation();
+  document.getElementById("file").click();
+});
+
 document.getElementById("file").addEventListener("change", async (event) => {
   const file = event.target.files[0];
   event.target.value = "";
