@@ -319,8 +319,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     read = sorted(images)
     batch = np.stack([images[i] for i in read]) if read else np.zeros((0, 28, 28), np.uint8)
     answers = dict(zip(read, predictions_from_scores(classifier.scores(batch), batch) if read else []))
-    if store is not None:
-        _collect(store, classifier, files, images, answers, errors, args.label)
+    if store is not None:  # a file answered but not kept gets an error row instead
+        not_kept = store.add_files(files, images, answers, args.label, classifier.path)
+        errors.update(not_kept)
+        for i in not_kept:
+            answers.pop(i, None)
     if args.json:
         rows = [
             {"file": str(path), **(answers[i].as_dict() if i in answers else {"error": errors[i]})}
@@ -330,36 +333,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
     else:
         _print_predictions(files, answers, errors)
     return EXIT_SOME_FILES_FAILED if errors else 0
-
-
-def _collect(
-    store, classifier: Classifier, files: list[Path], images: dict, answers: dict, errors: dict, label: str
-) -> None:
-    """Keep every answered file as a sample; a file that cannot be kept gets its error row."""
-    import hashlib
-
-    from mnist_edge_runtime.samples import CollectionFullError, picture_suffix
-
-    model_sha256 = hashlib.sha256(classifier.path.read_bytes()).hexdigest()
-    for i in sorted(answers):
-        if answers[i].digit is None:
-            errors[i] = f"not collected: {answers[i].doubt}"
-            continue
-        try:
-            picture = files[i].read_bytes()
-            store.add(
-                picture,
-                picture_suffix(picture),
-                images[i],
-                label,
-                answers[i].as_dict(),
-                model_sha256,
-                "predict",
-            )
-        except (CollectionFullError, OSError) as exc:
-            errors[i] = f"not collected: {exc.strerror if isinstance(exc, OSError) and exc.strerror else exc}"
-    for i in errors:
-        answers.pop(i, None)
 
 
 def _print_predictions(files: list[Path], answers: dict, errors: dict) -> None:

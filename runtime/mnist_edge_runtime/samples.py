@@ -182,6 +182,33 @@ class SampleStore:
             self.count += 1
         return sample_id
 
+    def add_files(
+        self, files: list[Path], images: dict, answers: dict, label: str, model: Path
+    ) -> dict[int, str]:
+        """``predict --collect``: keep every answered file (``images`` and ``answers`` by index in
+        ``files``) as a sample labelled ``label``; returns why each file that was not kept was not."""
+        model_sha256 = hashlib.sha256(model.read_bytes()).hexdigest()
+        not_kept = {}
+        for i in sorted(answers):
+            if answers[i].digit is None:
+                not_kept[i] = f"not collected: {answers[i].doubt}"
+                continue
+            try:
+                picture = files[i].read_bytes()
+                self.add(
+                    picture,
+                    picture_suffix(picture),
+                    images[i],
+                    label,
+                    answers[i].as_dict(),
+                    model_sha256,
+                    "predict",
+                )
+            except (CollectionFullError, OSError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                not_kept[i] = f"not collected: {why}"
+        return not_kept
+
     def _write(self, picture, suffix, mnist, label, answer, model_sha256, source) -> str:
         now = dt.datetime.now(dt.timezone.utc)
         sample_id = f"{now:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}"

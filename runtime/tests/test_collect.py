@@ -539,3 +539,14 @@ def test_samples_says_what_the_model_answered_when_it_was_wrong(tmp_path):
     assert summary["labels"]["n"] == {"samples": 2, "model_right": 1, "wrong_answers": {"0": 1}}
     listed = run_cli("samples", str(tmp_path / "c"))
     assert "7 x2, doubted x1" in listed.stdout
+
+
+def test_predict_collect_keeps_no_blank_picture_and_says_so(tmp_path):
+    blank = tmp_path / "blank.png"
+    Image.new("L", (280, 280), 255).save(blank)
+    seven = tmp_path / "seven.png"
+    seven.write_bytes(drawing(7))
+    done = run_cli("predict", "--collect", str(tmp_path / "c"), "--label", "7", str(blank), str(seven))
+    assert done.returncode == 1, done.stderr
+    assert "not collected: blank" in done.stdout
+    assert [r["label"] for r in read_samples(tmp_path / "c").records] == ["7"]
