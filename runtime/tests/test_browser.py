@@ -102,7 +102,8 @@ def test_drawn_digits_are_recognized(page, tmp_path, drawings):
     page.screenshot(path=str(_screenshot_path(tmp_path)))
 
 
-def test_an_uploaded_png_is_recognized(page, tmp_path):
+def validation_upload(tmp_path: Path, index: int) -> tuple[Path, int]:
+    """A validation digit as a 200x200 dark-on-white PNG to upload, and its label."""
     from PIL import Image
 
     from mnist_edge_runtime.idx import read_images_and_labels
@@ -110,9 +111,14 @@ def test_an_uploaded_png_is_recognized(page, tmp_path):
     images, labels = read_images_and_labels(
         MNIST / "train-images-idx3-ubyte.gz", MNIST / "train-labels-idx1-ubyte.gz"
     )
-    digit, label = images[-5000 + 3], int(labels[-5000 + 3])  # a validation digit
+    digit, label = images[-5000 + index], int(labels[-5000 + index])  # the validation split
     photo = tmp_path / "upload.png"
     Image.fromarray(255 - np.asarray(Image.fromarray(digit).resize((200, 200), Image.BICUBIC))).save(photo)
+    return photo, label
+
+
+def test_an_uploaded_png_is_recognized(page, tmp_path):
+    photo, label = validation_upload(tmp_path, 3)
     page.click("#clear")
     page.set_input_files("#file", str(photo))
     page.wait_for_function(
@@ -244,16 +250,7 @@ def test_a_correction_made_on_the_page_is_stored(page, tmp_path):
 
 def test_the_upload_opens_from_the_keyboard(page, tmp_path):
     """Tab to "Photo or file", press Enter: the file chooser opens, and the picture is answered."""
-    from PIL import Image
-
-    from mnist_edge_runtime.idx import read_images_and_labels
-
-    images, labels = read_images_and_labels(
-        MNIST / "train-images-idx3-ubyte.gz", MNIST / "train-labels-idx1-ubyte.gz"
-    )
-    digit, label = images[-5000 + 7], int(labels[-5000 + 7])  # a validation digit
-    photo = tmp_path / "upload.png"
-    Image.fromarray(255 - np.asarray(Image.fromarray(digit).resize((200, 200), Image.BICUBIC))).save(photo)
+    photo, label = validation_upload(tmp_path, 7)
     page.bring_to_front()  # an earlier test opened a page of its own in this browser
     page.click("#clear")
     page.focus("#upload")
