@@ -123,3 +123,28 @@ def test_flagged_ones_are_ones_drawn_on_the_page():
         assert d.image[0, 0] == 255 and d.image.min() == 0
     with pytest.raises(ValueError, match="pen-stroke hands"):
         hw.draw_digits(1, 0, ("DejaVu Sans Mono",), variants=hw.FLAGGED_ONES)
+
+
+def test_print_flags_vary_as_written_but_never_lie_level_like_a_sevens_bar():
+    """Training's flagged 1s come from the print hand: their flags must reach long and low,
+    bowed and rounded at the top as well as short and straight (a held-out hand writes them so),
+    yet never flatter than 20 degrees, where a 1 would teach the model that a 7's bar is a flag."""
+    from mnist_edge.handwriting.strokes import _flagged_stem, _Jitter
+
+    rng = np.random.default_rng(3)
+    angles, drops, bows = [], [], []
+    for _ in range(400):
+        top, bottom = (0.35, 0.0), (0.35, 1.0)
+        stroke = _flagged_stem(_Jitter(rng, 0.0), top, bottom)
+        start = stroke[0]
+        assert start[0] < top[0] and np.allclose(stroke[-1], bottom)
+        angles.append(np.degrees(np.arctan2(start[1] - top[1], top[0] - start[0])))
+        drops.append(start[1] - top[1])
+        # How far the flag's middle strays from the straight line from its start to the top.
+        flag = stroke[: len(stroke) // 3]
+        chord = np.subtract(top, start) / np.hypot(*np.subtract(top, start))
+        offsets = chord[0] * (flag[:, 1] - start[1]) - chord[1] * (flag[:, 0] - start[0])
+        bows.append(offsets.max() - offsets.min())
+    assert min(angles) >= 20
+    assert max(drops) > 0.35 and min(drops) < 0.15
+    assert max(bows) > 0.03

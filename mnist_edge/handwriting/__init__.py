@@ -40,6 +40,7 @@ from mnist_edge.handwriting.pen import (
 )
 from mnist_edge.handwriting.sampling import (
     DIGIT_LIKE_LETTERS,
+    EXTRA_FLAGGED_ONES,
     LETTERS,
     NON_DIGIT_KINDS,
     _check,
@@ -105,7 +106,8 @@ def render_digits(count: int, seed: int, families: tuple[str, ...]) -> tuple[np.
     """
     _check(count, families)
     rng = np.random.default_rng(seed)
-    images, labels = _read_all(_digit_drawings(rng, families, SIDE, None), count)
+    drawings = _digit_drawings(rng, families, SIDE, None, extra_flagged_ones=EXTRA_FLAGGED_ONES)
+    images, labels = _read_all(drawings, count)
     return images, np.array(labels, np.int64)
 
 

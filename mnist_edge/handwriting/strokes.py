@@ -91,8 +91,39 @@ def _joined(*parts: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def _bent(start: tuple[float, float], stop: tuple[float, float], bend: float) -> np.ndarray:
+    """From ``start`` to ``stop``, bowed sideways by ``bend`` of its length (0: straight; the
+    sign says which side): a quadratic Bezier curve."""
+    a, b = np.array(start), np.array(stop)
+    normal = np.array([a[1] - b[1], b[0] - a[0]])
+    control = (a + b) / 2 + bend * normal
+    t = np.linspace(0, 1, 12)[:, None]
+    return (1 - t) ** 2 * a + 2 * (1 - t) * t * control + t**2 * b
+
+
+def _flagged_stem(j: _Jitter, top: tuple[float, float], bottom: tuple[float, float]) -> np.ndarray:
+    """A 1's flag and stem in one stroke, as people write the flag: short and steep or long and
+    low (reaching up to 0.45 of the height down and a third of it to the left, never flatter
+    than 20 degrees: a long level flag is a 7's bar), straight or bowed either way,
+    meeting the stem in a sharp corner or a rounded one."""
+    left = j.uniform(0.12, 0.32)
+    start = (top[0] - left, top[1] + j.uniform(max(0.06, 0.36 * left), 0.45))
+    flag = _bent(start, top, j.uniform(-0.2, 0.2))
+    if j.uniform(0, 1) < 0.5:
+        return _joined(flag, _line(top, bottom)[1:])
+    # A rounded top: the pen leaves the flag before the corner and joins the stem below it.
+    radius = j.uniform(0.04, 0.12)
+    down = np.subtract(bottom, top) / np.hypot(*np.subtract(bottom, top))
+    along = np.cumsum(np.r_[0, np.hypot(*np.diff(flag, axis=0).T)])
+    leave = flag[along <= along[-1] - radius]
+    join = np.array(top) + radius * down
+    t = np.linspace(0, 1, 8)[1:-1, None]
+    corner = (1 - t) ** 2 * leave[-1] + 2 * (1 - t) * t * np.array(top) + t**2 * join
+    return _joined(leave, corner, _line(tuple(join), bottom))
+
+
 def _print_digits() -> dict[tuple[int, str], object]:
-    """Lines and elliptical arcs."""
+    """Lines and elliptical arcs (and the curves of a 1's flag)."""
 
     def oval(j: _Jitter) -> list[np.ndarray]:
         start = j.uniform(-120, -60)
@@ -102,10 +133,11 @@ def _print_digits() -> dict[tuple[int, str], object]:
         top, bottom = j.point(0.35, 0.0), (j(0.35), 1.0)
         strokes = [_line(top, bottom)]
         if flag:
-            strokes = [_line((j(0.35) - j.uniform(0.15, 0.32), j.uniform(0.12, 0.4)), top, bottom)]
+            strokes = [_flagged_stem(j, top, bottom)]
         if base:
-            half = j.uniform(0.15, 0.28)
-            strokes.append(_line((bottom[0] - half, j(1.0, 0.5)), (bottom[0] + half, j(1.0, 0.5))))
+            half, off_centre = j.uniform(0.1, 0.28), j.uniform(-0.08, 0.08)
+            middle = bottom[0] + off_centre
+            strokes.append(_line((middle - half, j(1.0, 0.5)), (middle + half, j(1.0, 0.5))))
         return strokes
 
     def two(j: _Jitter, loop: bool) -> list[np.ndarray]:
