@@ -20,7 +20,8 @@ tflite=()
 "$python" benchmarks/preprocess_quality.py             # ... and its quality, against the old one
 "$python" benchmarks/input_forms.py --derive --baseline 49ed63f --baseline 5399071   # every input form, the "not sure" rule
 "$python" benchmarks/handwriting.py --bundle before=4b50711:runtime/mnist_edge_runtime/bundle \
-    --bundle after=runtime/mnist_edge_runtime/bundle   # held-out handwriting, letters, shapes: MNIST-only models and today's
+    --bundle previous=135bc34:runtime/mnist_edge_runtime/bundle \
+    --bundle after=runtime/mnist_edge_runtime/bundle   # held-out handwriting, letters, shapes: MNIST-only models, the previous handwriting models and today's
 "$python" benchmarks/flagged_ones.py --bundle previous=135bc34:export --bundle chosen=export   # training's flagged 1s on validation (the results' other candidates are not kept)
 "$python" benchmarks/bundle_tables.py                  # the committed bundle's tables, from its manifest
 "$python" benchmarks/serve_load.py                     # serve under load, memory over a soak
