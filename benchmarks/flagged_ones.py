@@ -34,6 +34,7 @@ from mnist_edge import handwriting as hw  # noqa: E402
 RESULTS = REPO / "benchmarks" / "results"
 TRAINING_HAND = "Pen strokes (print)"
 SEED = 9001  # training draws from seeds 0 and 1 (TrainConfig.seed and the next): not this one
+MAX_COUNT = 100_000  # drawings are held in memory (each 280x280)
 
 
 def measure(bundles: list[str], count: int) -> dict:
@@ -91,10 +92,13 @@ def main() -> int:
         "--out", type=Path, default=RESULTS, help="results folder (default: benchmarks/results)"
     )
     args = parser.parse_args()
+    if args.count > MAX_COUNT:
+        parser.error(f"--count: at most {MAX_COUNT:,}")
     started = time.perf_counter()
     try:
+        args.out.mkdir(parents=True, exist_ok=True)
         rows = measure(args.bundle, args.count)
-    except RuntimeInputError as exc:
+    except (RuntimeInputError, OSError) as exc:
         print(f"flagged_ones.py: {exc}", file=sys.stderr)
         return 2
     command = "python benchmarks/flagged_ones.py " + " ".join(f"--bundle {b}" for b in args.bundle)
@@ -109,9 +113,15 @@ def main() -> int:
     }
     text = markdown(report)
     print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "flagged-ones-validation.json").write_text(json.dumps(report, indent=2) + "\n")
-    (args.out / "flagged-ones-validation.md").write_text(text)
+    try:
+        for name, content in (("flagged-ones-validation.json", json.dumps(report, indent=2) + "\n"),
+                              ("flagged-ones-validation.md", text)):  # fmt: skip
+            partial = args.out / (name + ".partial")
+            partial.write_text(content)
+            partial.replace(args.out / name)
+    except OSError as exc:
+        print(f"flagged_ones.py: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

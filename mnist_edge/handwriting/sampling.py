@@ -37,10 +37,10 @@ NON_DIGIT_KINDS: dict[str, float] = {
     "two digits": 0.10,
 }
 
-# Training's pen-stroke digits: this share of them more are flagged 1s (on top of the 1s with a
-# flag that every tenth digit's variants give), about twice as many. A 1's flag and a 7's bar
-# differ mostly in length; MNIST has 6,000 7s and few flagged 1s, and with a tenth of its
-# procedural digits as flagged 1s a model still read 4% of new print-hand flagged 1s as 7
+# Training's pen-stroke digits: this share of them are drawn as flagged 1s instead, which makes
+# 13% of them flagged 1s where the variants alone give 6.7%. A 1's flag and a 7's bar differ
+# mostly in length; MNIST has 6,000 7s and few flagged 1s, and with 6.7% of its procedural digits
+# as flagged 1s a model still read 11 of 286 new print-hand 1s with a flag (no base) as 7
 # (docs/training.md, "Handwriting beyond MNIST").
 EXTRA_FLAGGED_ONES = 0.07
 

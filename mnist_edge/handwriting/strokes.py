@@ -91,9 +91,13 @@ def _joined(*parts: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)
 
 
+FLAG_MIN_SLOPE = 0.36  # a 1's flag drops at least this much per unit it reaches left (19.8 degrees)
+
+
 def _bent(start: tuple[float, float], stop: tuple[float, float], bend: float) -> np.ndarray:
-    """From ``start`` to ``stop``, bowed sideways by ``bend`` of its length (0: straight; the
-    sign says which side): a quadratic Bezier curve."""
+    """From ``start`` to ``stop``, a quadratic Bezier curve whose control point lies ``bend`` of
+    the chord's length to one side of its middle (0: straight; the sign says which side); the
+    curve strays half as far."""
     a, b = np.array(start), np.array(stop)
     normal = np.array([a[1] - b[1], b[0] - a[0]])
     control = (a + b) / 2 + bend * normal
@@ -103,11 +107,11 @@ def _bent(start: tuple[float, float], stop: tuple[float, float], bend: float) ->
 
 def _flagged_stem(j: _Jitter, top: tuple[float, float], bottom: tuple[float, float]) -> np.ndarray:
     """A 1's flag and stem in one stroke, as people write the flag: short and steep or long and
-    low (reaching up to 0.45 of the height down and a third of it to the left, never flatter
-    than 20 degrees: a long level flag is a 7's bar), straight or bowed either way,
-    meeting the stem in a sharp corner or a rounded one."""
+    low (reaching up to 0.45 of the height down and a third of it to the left, its chord never
+    flatter than 19.8 degrees, a slope of 0.36: a long level flag is a 7's bar), straight or
+    bowed either way, meeting the stem in a sharp corner or a rounded one."""
     left = j.uniform(0.12, 0.32)
-    start = (top[0] - left, top[1] + j.uniform(max(0.06, 0.36 * left), 0.45))
+    start = (top[0] - left, top[1] + j.uniform(max(0.06, FLAG_MIN_SLOPE * left), 0.45))
     flag = _bent(start, top, j.uniform(-0.2, 0.2))
     if j.uniform(0, 1) < 0.5:
         return _joined(flag, _line(top, bottom)[1:])
