@@ -4,7 +4,7 @@
 
 How a change to training's flagged 1s is chosen without the held-out hands of
 ``benchmarks/handwriting.py``: for each bundle (the int8 models of one training run), 1s with a
-flag drawn by the hand training draws (``Pen strokes (print)``, today's geometry, seeds no training
+flag drawn by the hand training draws (``Pen strokes (print)``, as the code draws it now, seeds no training
 picture uses) on the page's canvas with its pen, read as an upload, and the MNIST validation
 accuracy of the float model that bundle was made from (its manifest's ``source``). The held-out
 cursive hand is never drawn here.
