@@ -33,7 +33,7 @@ def test_report_files_and_parity_table(report_dir):
     }
     for row in report["artifacts"]:
         assert row["status"] == "pass"
-        # Exact for int8 on any CPU: its arithmetic is CPU-independent (tests/emulation/cpu_matrix.py).
+        # The device's parity tolerance: exact for int8 on ai-edge-litert (tests/emulation/cpu_matrix.py).
         tolerance = parity_tolerance(row.get("backend"), row["precision"])
         expected = manifest[row["artifact"]]["validation"]["accuracy"]
         assert row["accuracy"] == pytest.approx(expected, abs=tolerance + 1e-9)

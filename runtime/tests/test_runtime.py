@@ -78,8 +78,8 @@ def test_eval_reproduces_the_manifest_on_every_artifact():
     assert set(rows) == expected
     for name, row in rows.items():
         assert row["images"] == 10000 and row["parity"] == "pass"
-        # Exact (tolerance 0) for int8 on ai-edge-litert and onnxruntime, the manifest's own backends,
-        # whose int8 arithmetic is the same on every CPU class (tests/emulation/cpu_matrix.py, in CI).
+        # Exact (tolerance 0) for int8 on ai-edge-litert, whose int8 arithmetic is the same on every
+        # CPU class (tests/emulation/cpu_matrix.py, in CI); 0.05 pp for onnxruntime (its Arm kernels).
         tolerance = parity_tolerance(row["backend"], manifest[name]["precision"])
         assert abs(row["accuracy"] - manifest[name]["validation"]["accuracy"]) <= tolerance + 1e-9
 
