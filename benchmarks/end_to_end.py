@@ -44,11 +44,10 @@ sys.path.insert(0, str(REPO / "runtime" / "tests"))
 
 from baseline import BASELINE_REV, load_baseline_preprocess  # noqa: E402
 from mnist_edge_runtime.classifier import Classifier  # noqa: E402
-from mnist_edge_runtime.decoding import FORMATS  # noqa: E402
+from mnist_edge_runtime.decoding import FORMATS, draft_size  # noqa: E402
 from mnist_edge_runtime.idx import read_images_and_labels  # noqa: E402
 from mnist_edge_runtime.machine import describe_machine  # noqa: E402
 from mnist_edge_runtime.preprocess import as_mnist_batch  # noqa: E402
-from mnist_edge_runtime.reading import WORKING_SIDE  # noqa: E402
 from synthetic import paper_photo  # noqa: E402
 
 MNIST = REPO / "mnist_edge" / "datasets" / "mnist"
@@ -171,7 +170,7 @@ def decode_only(source: object) -> None:
 
     with Image.open(source, formats=FORMATS) as image:
         if image.format in ("JPEG", "MPO"):
-            image.draft("L", (WORKING_SIDE, WORKING_SIDE))
+            image.draft("L", draft_size(image.size))
         image.load()
 
 

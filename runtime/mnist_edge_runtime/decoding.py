@@ -133,7 +133,7 @@ def _decode(source: object, what: str, max_decode_bytes: int) -> np.ndarray:
         with pil.open(source, formats=FORMATS) as image:
             full_size, full_bands = image.size, len(image.getbands())
             if image.format in ("JPEG", "MPO"):
-                image.draft("L", (WORKING_SIDE, WORKING_SIDE))  # decode at 1/2, 1/4 or 1/8 size, in gray
+                image.draft("L", draft_size(image.size))  # decode at 1/2, 1/4 or 1/8 size, in gray
             cost = decode_cost(image, full_size, full_bands)  # from the header, before decoding
             if cost > max_decode_bytes:
                 raise RuntimeInputError(
@@ -156,6 +156,14 @@ def _decode(source: object, what: str, max_decode_bytes: int) -> np.ndarray:
         raise RuntimeInputError(f"{what}: not a readable image ({reason})") from None
 
 
+def draft_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The size to ask a JPEG decoder for: the picture's shape with its longest side at the working
+    size. The decoder picks the smallest of its scales that covers it in both directions, so a
+    1024x768 photo is decoded at 512x384 (asking for a square would keep it at full size)."""
+    longest = max(size)
+    return tuple(max(1, -(-side * WORKING_SIDE // longest)) for side in size)
+
+
 def _mb(size: int) -> str:
     return f"{size / 1e6:,.0f} MB" if size >= 1e6 else f"{size / 1e6:.1f} MB"
 
@@ -174,7 +182,7 @@ def pil_to_gray(image) -> np.ndarray:
     upright (EXIF), 16-bit scaled, transparency as a background that contrasts with the ink.
 
     Memory: one full-size 8-bit gray (or gray+alpha) copy of the decoded picture, shrunk at once
-    to less than twice the working size (1,600 pixels); the upright turn and any float copy are
+    to less than twice the working size (800 pixels); the upright turn and any float copy are
     made of the shrunk picture.
     """
     pil, _ = _pillow()

@@ -86,6 +86,29 @@ def _photo(digit: np.ndarray, seed: int) -> np.ndarray:
     return paper_photo(digit, (h, w), box, seed=seed)
 
 
+# Warm paper under indoor light: each colour channel is the gray level times this.
+_WARM = {"R": 1.02, "G": 0.99, "B": 0.93}
+
+
+def _page_photo(digit: np.ndarray, seed: int) -> bytes:
+    """A phone photo as the page sends it: 1024x768 colour JPEG (quality 90), warm paper growing
+    brighter to the right with grain, the digit anywhere in it from a tenth to most of its height.
+    Built in 8-bit and colour look-up tables: float noise and colour planes took 20 ms a picture."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    side = int(rng.integers(77, 673))
+    top, left = int(rng.integers(0, 768 - side + 1)), int(rng.integers(0, 1024 - side + 1))
+    gray = np.linspace(200, 230, 1024, dtype=np.float32) + rng.integers(-7, 8, (768, 1024), dtype=np.int8)
+    ink = np.asarray(Image.fromarray(digit).resize((side, side), Image.BICUBIC), dtype=np.float32) / 255
+    gray[top : top + side, left : left + side] *= 1 - 0.8 * np.clip(ink, 0, 1)
+    paper = Image.fromarray(gray.astype(np.uint8))  # 38..237: no clipping needed
+    planes = [paper.point([min(255, round(v * k)) for v in range(256)]) for k in _WARM.values()]
+    buffer = io.BytesIO()
+    Image.merge("RGB", planes).save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
 def _photo_16bit(digit: np.ndarray, seed: int) -> bytes:
     """A 16-bit photo: ink at about 8,000 on paper at about 60,000."""
     photo = paper_photo(digit, (200, 200), (30, 30, 140, 140), seed=seed).astype(np.float64)
@@ -113,6 +136,7 @@ DIGIT_FORMS: dict[str, Callable[[np.ndarray, int], bytes]] = {
     "canvas 280x280, touching the edges": lambda d, s: encode(on_canvas(d, 0)),
     "photo on uneven paper, PNG": lambda d, s: encode(_photo(d, s)),
     "photo on uneven paper, JPEG": lambda d, s: encode(_photo(d, s), "JPEG", quality=85),
+    "photo from the page, 1024x768 colour JPEG": _page_photo,
     "photo on ruled paper, fine pen": lambda d, s: encode(fine_pen_on_ruled_paper(d, seed=s)),
     "photo, 16-bit PNG": _photo_16bit,
 }

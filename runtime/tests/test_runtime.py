@@ -714,6 +714,19 @@ def test_a_big_jpeg_is_decoded_reduced(tmp_path):
     assert peak < 16 * 1024 * 1024  # the full picture as float32 would be 48 MB
 
 
+@pytest.mark.parametrize("size", [(1024, 768), (800, 600), (768, 1024), (4000, 3000), (5000, 700)])
+def test_a_jpeg_is_decoded_at_the_scale_nearest_the_working_size(tmp_path, size):
+    """The decoder's scale is chosen by the longest side: a 1024x768 photo (the size the page sends)
+    is decoded at 512x384, not at full size because its short side is under the working size."""
+    from PIL import Image
+
+    from mnist_edge_runtime.preprocess import WORKING_SIDE, load_image_file
+
+    Image.new("L", size, 200).save(tmp_path / "photo.jpg")
+    gray = load_image_file(tmp_path / "photo.jpg")
+    assert WORKING_SIDE <= max(gray.shape) < 2 * WORKING_SIDE, gray.shape
+
+
 def test_manifest_keys_must_be_plain_file_names(bundle_copy):
     manifest = json.loads((bundle_copy / "manifest.json").read_text())
     manifest["artifacts"]["../x"] = manifest["artifacts"]["flat.int8.tflite"]
