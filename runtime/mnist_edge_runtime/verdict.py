@@ -19,6 +19,8 @@ runtime's tests check the constants against it, and the benchmark reports what t
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from mnist_edge_runtime.preprocess import _ink_runs, piece_boxes
@@ -84,7 +86,7 @@ def derive_rule(
     zeros), ``scores`` the same name to one (N, 10) array per model. The ink bounds span every
     digit that every model gets right, in every form (rounded outwards to 0.01); the confidence
     bound is the highest, in steps of 0.05 from 0.3, that doubts at most ``MAX_FALSE_DOUBT`` of the right
-    answers of any model in any form.
+    answers of any model in any form (where none does, the lowest, with a ``UserWarning``).
     """
     shares, most_pieces = [], 0
     for name, images in forms.items():
@@ -101,6 +103,12 @@ def derive_rule(
         for t in thresholds
         if all(false_doubt_share(s, labels, t) <= MAX_FALSE_DOUBT for form in scores.values() for s in form)
     ]
+    if not allowed:
+        warnings.warn(
+            f"no confidence bound from {thresholds[0]} up doubts at most {MAX_FALSE_DOUBT:.0%} of the right"
+            f" answers in every form: the lowest, {thresholds[0]}, is given",
+            stacklevel=2,
+        )
     return {
         "ink_share": (float(np.floor(shares.min() * 100) / 100), float(np.ceil(shares.max() * 100) / 100)),
         "max_pieces": most_pieces,

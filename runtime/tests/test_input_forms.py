@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -109,6 +110,20 @@ def test_the_rule_is_the_one_the_validation_forms_give(derivation_forms, classif
     for name in forms:
         for form_scores in scores[name]:
             assert false_doubt_share(form_scores, labels, MIN_CONFIDENCE) <= MAX_FALSE_DOUBT + slack
+
+
+def test_the_derivation_says_when_no_confidence_bound_keeps_the_limit():
+    labels = np.arange(10).repeat(10)
+    images = np.zeros((100, 28, 28), np.uint8)
+    images[:, 6:22, 12:16] = 255
+    sure = np.full((100, 10), 0.01)
+    sure[np.arange(100), labels] = 0.99
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert derive_rule({"form": images}, labels, {"form": [sure]})["min_confidence"] == 0.95
+    unsure = np.where(sure > 0.5, 0.2, 0.05)  # every answer right, every best score under 0.3
+    with pytest.warns(UserWarning, match="no confidence bound"):
+        assert derive_rule({"form": images}, labels, {"form": [unsure]})["min_confidence"] == 0.3
 
 
 def within_gap(better: np.ndarray, other: np.ndarray, gap: float = 0.01, z: float = 3.09) -> bool:
