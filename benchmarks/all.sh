@@ -29,6 +29,7 @@ tflite=()
 "$python" benchmarks/serve_load.py                     # serve under load, memory over a soak
 "$python" benchmarks/serve_hostile.py --baseline 44d6141   # serve under hostile clients, against the server before its limits
 "$python" benchmarks/training.py                       # training: profile, previous vs current defaults
+"$python" benchmarks/pipeline_time.py --against 5399071  # the whole pipeline against the MNIST-only one
 # The learning loop needs trained models: a pipeline into a temporary folder first.
 learn=$(mktemp -d) && (cd "$learn" && "$python" -m mnist_edge pipeline >/dev/null)
 "$python" benchmarks/learning_loop.py --runs "$learn/runs" --bundle "$learn/export"   # corrections -> a better model

@@ -64,8 +64,6 @@ def run_pipeline(code: Path, folder: Path) -> dict:
 def markdown(result: dict) -> str:
     rev = result["against"]
     lines = [
-        "# The whole pipeline, side by side",
-        "",
         f"Machine: {result['machine']}. Command: `{result['command']}`.",
         "",
         "| round | run | wall | conv2d int8 TFLite test | flat int8 TFLite test |",
