@@ -182,8 +182,8 @@ def pil_to_gray(image) -> np.ndarray:
     upright (EXIF), 16-bit scaled, transparency as a background that contrasts with the ink.
 
     Memory: one full-size 8-bit gray (or gray+alpha) copy of the decoded picture, shrunk at once
-    to less than twice the working size (800 pixels); the upright turn and any float copy are
-    made of the shrunk picture.
+    by a whole factor to under four times the working size (1,600 pixels); the upright turn and any
+    float copy are made of the shrunk picture.
     """
     pil, _ = _pillow()
     orientation = None
@@ -245,7 +245,7 @@ def _flattened(image):
 
 
 def _shrunk(image):
-    """Shrink by a whole factor to at most twice the working size; ``_working_size`` does the rest."""
+    """Shrink by a whole factor to under four times the working size; ``_working_size`` does the rest."""
     factor = max(image.size) // (2 * WORKING_SIDE)
     return image.reduce(factor) if factor > 1 else image
 
