@@ -53,8 +53,10 @@ def run(*command: str, cwd: Path) -> float:
     started = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if done.returncode != 0:
+        # The command's own one-line error comes last, after its progress lines.
+        said = [line for line in (done.stderr or done.stdout).splitlines() if line.strip()] or ["no output"]
         raise SystemExit(
-            f"learning_loop.py: {' '.join(command[:4])} failed: {(done.stderr or done.stdout)[-2000:]}"
+            f"learning_loop.py: {' '.join(command[:4])} failed (exit {done.returncode}): {said[-1]}"
         )
     return round(time.perf_counter() - started, 1)
 
