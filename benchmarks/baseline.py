@@ -23,9 +23,12 @@ PREPROCESS = f"{PACKAGE}/preprocess.py"
 PIPELINE = ("reading", "decoding", "preprocess")
 
 
-def _show(rev: str, path: str) -> str | None:
+def _show(rev: str, path: str) -> tuple[str | None, str]:
+    """The file at ``rev``, or None and git's reason."""
     shown = subprocess.run(["git", "-C", str(REPO), "show", f"{rev}:{path}"], capture_output=True, text=True)
-    return shown.stdout if shown.returncode == 0 else None
+    if shown.returncode != 0:
+        return None, (shown.stderr.strip().splitlines() or ["git show failed"])[-1]
+    return shown.stdout, ""
 
 
 def _module(name: str, source: str, origin: str) -> types.ModuleType:
@@ -38,9 +41,14 @@ def _module(name: str, source: str, origin: str) -> types.ModuleType:
 def load_baseline_preprocess(rev: str = BASELINE_REV, file: Path | None = None) -> types.ModuleType:
     if file is not None:
         return _module("preprocess", Path(file).read_text(), str(file))
-    sources = {name: _show(rev, f"{PACKAGE}/{name}.py") for name in PIPELINE}
+    shown = {name: _show(rev, f"{PACKAGE}/{name}.py") for name in PIPELINE}
+    sources = {name: source for name, (source, _) in shown.items()}
     if sources["preprocess"] is None:
-        raise SystemExit(f"cannot read {PREPROCESS} at {rev} (use --baseline-file)")
+        # A revision git does not know is a usage error: one line, exit 2.
+        sys.stderr.write(
+            f"cannot read {PREPROCESS} at {rev}: {shown['preprocess'][1]} (use --baseline-file)\n"
+        )
+        raise SystemExit(2)
     # The revision's modules stand in for today's while they import one another, then today's
     # are put back: each loaded module keeps the names it imported.
     today = {name: sys.modules.get(f"mnist_edge_runtime.{name}") for name in PIPELINE}
