@@ -251,12 +251,30 @@ def test_a_correction_made_on_the_page_is_stored(page, tmp_path):
 def test_the_upload_opens_from_the_keyboard(page, tmp_path):
     """Tab to "Photo or file", press Enter: the file chooser opens, and the picture is answered."""
     photo, label = validation_upload(tmp_path, 7)
+    # Playwright asks Chromium to hand it file choosers only once a listener exists, and sends
+    # that request without waiting for it: a key pressed at once can beat it, and the chooser
+    # then opens unseen. So the listener comes first, and Enter is pressed again (at most three
+    # times) while no chooser has arrived; a page whose Enter opens nothing still fails.
+    choosers = []
+
+    def chooser_opened(chooser) -> None:
+        choosers.append(chooser)
+
+    page.on("filechooser", chooser_opened)
     page.bring_to_front()  # an earlier test opened a page of its own in this browser
     page.click("#clear")
     page.focus("#upload")
-    with page.expect_file_chooser(timeout=10_000) as chooser:
+    for _ in range(3):
         page.keyboard.press("Enter")
-    chooser.value.set_files(str(photo))
+        for _ in range(50):
+            if choosers:
+                break
+            page.wait_for_timeout(100)
+        if choosers:
+            break
+    page.remove_listener("filechooser", chooser_opened)
+    assert choosers, "Enter on 'Photo or file' opened no file chooser"
+    choosers[0].set_files(str(photo))
     page.wait_for_function(
         "d => document.querySelector('#digit').textContent === String(d)", arg=label, timeout=10_000
     )
