@@ -1,4 +1,4 @@
-"""Training candidates judged on validation data only: 1s with a flag in the training hand, and MNIST.
+"""Training candidates judged on validation data only: 1s with a flag and 7s in the training hand, and MNIST.
 
     python benchmarks/flagged_ones.py --bundle NAME=DIR [--bundle NAME=DIR ...] [--count N] [--out DIR]
 
@@ -37,12 +37,20 @@ SEED = 9001  # training draws from seeds 0 and 1 (TrainConfig.seed and the next)
 MAX_COUNT = 100_000  # drawings are held in memory (each 280x280)
 
 
+SEVENS = tuple((7, variant) for variant in hw.VARIANTS[7])
+
+
 def measure(bundles: list[str], count: int) -> dict:
     ones = hw.draw_digits(count, SEED, (TRAINING_HAND,), variants=hw.FLAGGED_ONES)
+    # The price of reading more flags as 1s: 7s (plain, crossbar, curved stem) of the same hand
+    # read as 1.
+    sevens = hw.draw_digits(count, SEED + 1, (TRAINING_HAND,), variants=SEVENS)
     images = read_all([page_png(d.image) for d in ones])
+    seven_images = read_all([page_png(d.image) for d in sevens])
     rows = {}
     for column, classifier in open_bundles(bundles).items():
         predictions = judged(classifier, images)
+        seven_digits = [p.digit for p in judged(classifier, seven_images)]
         source = (classifier.manifest_entry or {}).get("source") or {}
         row = {"mnist_validation": source.get("validation_accuracy"), "flagged_ones": {}}
         for variant in ("flag", "flag and base"):
@@ -53,6 +61,10 @@ def measure(bundles: list[str], count: int) -> dict:
                 "read_as": dict(Counter(str(p.digit) for p in picked).most_common()),
             }
         row["flagged_ones"]["all"] = share(p.digit == 1 for p in predictions)
+        row["sevens"] = {
+            "accuracy": share(d == 7 for d in seven_digits),
+            "read_as_1": share(d == 1 for d in seven_digits),
+        }
         rows[column] = row
     return rows
 
@@ -67,17 +79,19 @@ def markdown(report: dict) -> str:
         f"{report['count']:,} 1s with a flag drawn by the training hand ({TRAINING_HAND}, seed {SEED}) "
         "on the page's 280x280 canvas with its 18-pixel pen, read as an upload; the int8 model of each "
         "bundle. MNIST validation: the float model's accuracy on the 5,000 validation images, from the "
-        "bundle's manifest. No held-out picture is used.",
+        "bundle's manifest. 7s: as many 7s of the same hand (seed "
+        f"{SEED + 1}; plain, with a crossbar, with a curved stem), read the same way. No held-out picture is used.",
         "",
-        "| model, bundle | MNIST validation | flagged 1s | flag | flag and base | flag read as |",
-        "| --- | ---: | ---: | ---: | ---: | --- |",
+        "| model, bundle | MNIST validation | flagged 1s | flag | flag and base | flag read as | 7s | 7s read as 1 |",
+        "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for column, row in report["rows"].items():
         flag, based = row["flagged_ones"]["flag"], row["flagged_ones"]["flag and base"]
         wrong = ", ".join(f"{k}: {v}" for k, v in flag["read_as"].items() if k != "1") or "-"
         lines.append(
             f"| {column} | {pct(row['mnist_validation'], 2)} | {pct(row['flagged_ones']['all'])} "
-            f"| {pct(flag['accuracy'])} | {pct(based['accuracy'])} | {wrong} |"
+            f"| {pct(flag['accuracy'])} | {pct(based['accuracy'])} | {wrong} "
+            f"| {pct(row['sevens']['accuracy'])} | {pct(row['sevens']['read_as_1'])} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -87,7 +101,9 @@ def main() -> int:
     parser.add_argument(
         "--bundle", action="append", required=True, metavar="NAME=DIR", help="a bundle folder (repeatable)"
     )
-    parser.add_argument("--count", type=positive, default=600, help="flagged 1s drawn (default 600)")
+    parser.add_argument(
+        "--count", type=positive, default=600, help="flagged 1s drawn, and as many 7s (default 600)"
+    )
     parser.add_argument(
         "--out", type=Path, default=RESULTS, help="results folder (default: benchmarks/results)"
     )
