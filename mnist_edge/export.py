@@ -105,12 +105,27 @@ def export_models(
             raise GateFailedError(
                 "validation failed, bundle left unchanged: "
                 + "; ".join(f"{a.filename}: {', '.join(a.validation.failures())}" for a in failed)
+                + publishable_alone_hint(exported)
             )
         write_manifest(manifest, jobs, exported, staging, gates)
         publish(staging, bundle)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return exported
+
+
+def publishable_alone_hint(exported: list[ExportedArtifact]) -> str:
+    """When every file of one model passed and the other model failed: how to publish the one
+    alone (the bundle keeps the other model's files as they are), so that one model's miss need
+    not hold back the other's update."""
+    failing = {a.validation.model for a in exported if not a.validation.passed}
+    passing = [m for m in dict.fromkeys(a.validation.model for a in exported) if m not in failing]
+    if not passing or not failing:
+        return ""
+    return "; " + ", ".join(
+        f"every {m} file passed: `export --model {m}` with the same options publishes it alone"
+        for m in passing
+    )
 
 
 def _judge_learning(

@@ -155,3 +155,25 @@ def test_the_held_out_samples_stay_held_out_as_the_collection_grows(tmp_path):
     assert first <= {image.tobytes() for image in later.held_out.images}
     assert not first & {image.tobytes() for image in later.train.images}
     assert 0.15 < len(later.held_out) / 240 < 0.35
+
+
+def test_a_refusal_names_the_model_that_could_be_published_alone():
+    """A learning round where flat's float32 file misses its gate and every conv2d file passes:
+    the refusal says how to publish conv2d alone; when both models miss, it offers nothing."""
+    from mnist_edge.export import publishable_alone_hint
+    from mnist_edge.publish import ExportedArtifact
+    from mnist_edge.validate import Validation
+
+    def artifact(model: str, precision: str, passed: bool) -> ExportedArtifact:
+        validation = Validation(
+            f"{model}.{precision}.tflite", model, "tflite", precision, 0.99, 1.0, 0.0, "keras"
+        )
+        validation.gates.append(("MNIST accuracy >= previous bundle's - 0.1%", passed))
+        return ExportedArtifact(validation.artifact, None, validation, 1)
+
+    mixed = [artifact("conv2d", "float32", True), artifact("conv2d", "int8", True),
+             artifact("flat", "float32", False), artifact("flat", "int8", True)]  # fmt: skip
+    hint = publishable_alone_hint(mixed)
+    assert "every conv2d file passed" in hint and "--model conv2d" in hint and "flat" not in hint
+    assert publishable_alone_hint([artifact("conv2d", "int8", False), artifact("flat", "int8", False)]) == ""
+    assert publishable_alone_hint([artifact("conv2d", "int8", True), artifact("flat", "int8", True)]) == ""
