@@ -1,13 +1,15 @@
 """Training candidates judged on validation data only: 1s with a flag and 7s in the training hand, and MNIST.
 
-    python benchmarks/flagged_ones.py --bundle NAME=DIR [--bundle NAME=DIR ...] [--count N] [--out DIR]
+    python benchmarks/flagged_ones.py --bundle NAME=DIR [--bundle ...] [--run NAME=DIR ...] [--count N] [--out DIR]
 
 How a change to training's flagged 1s is chosen without the held-out hands of
 ``benchmarks/handwriting.py``: for each bundle (the int8 models of one training run), 1s with a
 flag drawn by the hand training draws (``Pen strokes (print)``, as the code draws it now, seeds no training
-picture uses) on the page's canvas with its pen, read as an upload, and the MNIST validation
-accuracy of the float model that bundle was made from (its manifest's ``source``). The held-out
-cursive hand is never drawn here.
+picture uses) on the page's canvas with its pen, read as an upload, as many 7s of the same hand
+(what reading more flags as 1s may cost), and the MNIST validation accuracy of the float model
+that bundle was made from (its manifest's ``source``). ``--run`` adds a training run's float
+Keras model (a ``runs/<model>`` folder), for candidates compared before any export, such as a
+second training seed. The held-out cursive hand is never drawn here.
 
 Writes ``flagged-ones-validation.json`` and ``.md`` into ``--out`` (default
 ``benchmarks/results``). Bad options or bundles exit 2 with one line.
@@ -21,6 +23,8 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
@@ -40,7 +44,46 @@ MAX_COUNT = 100_000  # drawings are held in memory (each 280x280)
 SEVENS = tuple((7, variant) for variant in hw.VARIANTS[7])
 
 
-def measure(bundles: list[str], count: int) -> dict:
+class FloatRun:
+    """A training run's float Keras model (``runs/<model>``: ``model.keras`` and ``run.json``),
+    read as the bundles' int8 models are: its scores, then the runtime's verdict."""
+
+    def __init__(self, folder: Path):
+        try:
+            record = json.loads((folder / "run.json").read_text())
+            self.model = record["model"]
+            validation = record.get("validation_accuracy")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise RuntimeInputError(f"{folder}: not a training run ({exc})") from None
+        from mnist_edge.models import load_model  # TensorFlow, only when a run is given
+
+        try:
+            self.keras_model = load_model(str(folder / "model.keras"))
+        except Exception as exc:  # a damaged or foreign file: all mean "not a run's model"
+            raise RuntimeInputError(
+                f"{folder / 'model.keras'}: cannot load ({str(exc).splitlines()[0][:200]})"
+            ) from None
+        self.manifest_entry = {"source": {"validation_accuracy": validation}}
+
+    def scores(self, images: np.ndarray) -> np.ndarray:
+        from mnist_edge.models import model_input
+
+        return np.asarray(self.keras_model.predict(model_input(self.model, images), verbose=0))
+
+
+def open_runs(specs: list[str]) -> dict[str, FloatRun]:
+    """``NAME=DIR`` each (a relative DIR from the repository root) -> "model float, NAME" -> its
+    float model."""
+    runs = {}
+    for spec in specs:
+        name, _, folder = spec.rpartition("=")
+        run = FloatRun(Path(folder) if Path(folder).is_absolute() else REPO / folder)
+        runs[f"{run.model} float, {name or folder}"] = run
+    return runs
+
+
+def measure(bundles: list[str], runs: list[str], count: int) -> dict:
+    models = {**open_bundles(bundles), **open_runs(runs)}  # a bad folder is refused before drawing
     ones = hw.draw_digits(count, SEED, (TRAINING_HAND,), variants=hw.FLAGGED_ONES)
     # The price of reading more flags as 1s: 7s (plain, crossbar, curved stem) of the same hand
     # read as 1.
@@ -48,7 +91,7 @@ def measure(bundles: list[str], count: int) -> dict:
     images = read_all([page_png(d.image) for d in ones])
     seven_images = read_all([page_png(d.image) for d in sevens])
     rows = {}
-    for column, classifier in open_bundles(bundles).items():
+    for column, classifier in models.items():
         predictions = judged(classifier, images)
         seven_digits = [p.digit for p in judged(classifier, seven_images)]
         source = (classifier.manifest_entry or {}).get("source") or {}
@@ -78,9 +121,11 @@ def markdown(report: dict) -> str:
         f"Measured on {one_line(report['machine'])}. Command: `{report['command']}`. "
         f"{report['count']:,} 1s with a flag drawn by the training hand ({TRAINING_HAND}, seed {SEED}) "
         "on the page's 280x280 canvas with its 18-pixel pen, read as an upload; the int8 model of each "
-        "bundle. MNIST validation: the float model's accuracy on the 5,000 validation images, from the "
-        "bundle's manifest. 7s: as many 7s of the same hand (seed "
-        f"{SEED + 1}; plain, with a crossbar, with a curved stem), read the same way. No held-out picture is used.",
+        "bundle, and the float model of each training run (rows marked float: before QAT and export). "
+        "MNIST validation: the float model's accuracy on the 5,000 validation images, from the "
+        "bundle's manifest or the run's record. Flag: the 1s drawn with a flag and no base. 7s: as many 7s "
+        f"of the same hand (seed {SEED + 1}; plain, with a crossbar, with a curved stem), read the same way. "
+        "No held-out picture is used.",
         "",
         "| model, bundle | MNIST validation | flagged 1s | flag | flag and base | flag read as | 7s | 7s read as 1 |",
         "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
@@ -102,7 +147,14 @@ def main() -> int:
         "--bundle", action="append", required=True, metavar="NAME=DIR", help="a bundle folder (repeatable)"
     )
     parser.add_argument(
-        "--count", type=positive, default=600, help="flagged 1s drawn, and as many 7s (default 600)"
+        "--run",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="a runs/<model> folder: its float model (repeatable)",
+    )
+    parser.add_argument(
+        "--count", type=positive, default=3000, help="flagged 1s drawn, and as many 7s (default 3000)"
     )
     parser.add_argument(
         "--out", type=Path, default=RESULTS, help="results folder (default: benchmarks/results)"
@@ -113,12 +165,14 @@ def main() -> int:
     started = time.perf_counter()
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        rows = measure(args.bundle, args.count)
+        rows = measure(args.bundle, args.run, args.count)
     except (RuntimeInputError, OSError) as exc:
         print(f"flagged_ones.py: {exc}", file=sys.stderr)
         return 2
-    command = "python benchmarks/flagged_ones.py " + " ".join(f"--bundle {b}" for b in args.bundle)
-    if args.count != 600:
+    command = "python benchmarks/flagged_ones.py " + " ".join(
+        [*(f"--bundle {b}" for b in args.bundle), *(f"--run {r}" for r in args.run)]
+    )
+    if args.count != 3000:
         command += f" --count {args.count}"
     report = {
         "command": command,

@@ -122,8 +122,8 @@ def publishable_alone_hint(exported: list[ExportedArtifact]) -> str:
     passing = [m for m in dict.fromkeys(a.validation.model for a in exported) if m not in failing]
     if not passing or not failing:
         return ""
-    return "; " + ", ".join(
-        f"every {m} file passed: `export --model {m}` with the same options publishes it alone"
+    return ". " + "; ".join(
+        f"Every {m} file passed: `export --model {m}` with the same options publishes it alone"
         for m in passing
     )
 

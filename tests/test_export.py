@@ -191,6 +191,35 @@ def test_a_broken_artifact_fails_its_gate(tmp_path, small, runs, monkeypatch):
     assert not (tmp_path / "export").exists()
 
 
+def test_a_refusal_names_the_model_that_passed_and_publishing_it_alone_keeps_the_other(tmp_path, small, runs):
+    """flat's float TFLite broken, conv2d's fine: the refusal says how to publish conv2d alone, and
+    doing so leaves flat's file as the earlier bundle had it."""
+    import mnist_edge.converters as converters_module
+    from mnist_edge.models import build_model
+    from mnist_edge.tensorflow_quiet import tf
+
+    bundle = tmp_path / "export"
+    export(small, runs, bundle, select_formats("tflite"), models=("conv2d", "flat"))
+    before = bundle_state(bundle)
+
+    def flat_broken(job):
+        if job.model_name == "flat":
+            return tf.lite.TFLiteConverter.from_keras_model(build_model("flat")).convert()
+        return converters_module.export_tflite_float32(job)
+
+    broken = [converters_module.ExportFormat("tflite", "float32", flat_broken, option=None)]
+    with pytest.raises(GateFailedError, match="Every conv2d file passed: `export --model conv2d`"):
+        export(small, runs, bundle, broken, models=("conv2d", "flat"))
+    assert bundle_state(bundle) == before
+    export(small, runs, bundle, broken, models=("conv2d",))
+    after = bundle_state(bundle)
+    assert after["flat.float32.tflite"] == before["flat.float32.tflite"]
+    assert json.loads((bundle / "manifest.json").read_text())["artifacts"].keys() >= {
+        "conv2d.float32.tflite",
+        "flat.float32.tflite",
+    }
+
+
 class KilledMidway(ExportProgress):
     def artifact_done(self, artifact):
         raise KeyboardInterrupt

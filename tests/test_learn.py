@@ -174,6 +174,6 @@ def test_a_refusal_names_the_model_that_could_be_published_alone():
     mixed = [artifact("conv2d", "float32", True), artifact("conv2d", "int8", True),
              artifact("flat", "float32", False), artifact("flat", "int8", True)]  # fmt: skip
     hint = publishable_alone_hint(mixed)
-    assert "every conv2d file passed" in hint and "--model conv2d" in hint and "flat" not in hint
+    assert "Every conv2d file passed" in hint and "--model conv2d" in hint and "flat" not in hint
     assert publishable_alone_hint([artifact("conv2d", "int8", False), artifact("flat", "int8", False)]) == ""
     assert publishable_alone_hint([artifact("conv2d", "int8", True), artifact("flat", "int8", True)]) == ""

@@ -261,18 +261,20 @@ def test_the_upload_opens_from_the_keyboard(page, tmp_path):
         choosers.append(chooser)
 
     page.on("filechooser", chooser_opened)
-    page.bring_to_front()  # an earlier test opened a page of its own in this browser
-    page.click("#clear")
-    page.focus("#upload")
-    for _ in range(3):
-        page.keyboard.press("Enter")
-        for _ in range(50):
+    try:
+        page.bring_to_front()  # an earlier test opened a page of its own in this browser
+        page.click("#clear")
+        page.focus("#upload")
+        for _ in range(3):
+            page.keyboard.press("Enter")
+            for _ in range(50):
+                if choosers:
+                    break
+                page.wait_for_timeout(100)
             if choosers:
                 break
-            page.wait_for_timeout(100)
-        if choosers:
-            break
-    page.remove_listener("filechooser", chooser_opened)
+    finally:  # the page is shared with later tests: no chooser interception left behind
+        page.remove_listener("filechooser", chooser_opened)
     assert choosers, "Enter on 'Photo or file' opened no file chooser"
     choosers[0].set_files(str(photo))
     page.wait_for_function(
