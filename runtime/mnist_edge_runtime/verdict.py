@@ -30,7 +30,7 @@ INK_LEVEL = 63  # pixels above this count as ink: JPEG ringing around a stroke s
 INK_SHARE = (0.03, 0.34)  # smallest and largest share of ink pixels in a validation digit
 MAX_PIECES = 3  # most 8-connected pieces of pixels > 127 in a validation digit
 TWO_DIGIT_SHARE = 0.3  # each of two side-by-side pieces holds at least this share of the ink
-MIN_CONFIDENCE = 0.45
+MIN_CONFIDENCE = 0.5
 MAX_FALSE_DOUBT = 0.01  # the share of correct validation answers the rule may doubt, in any form
 
 
