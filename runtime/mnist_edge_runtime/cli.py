@@ -16,23 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_edge_runtime import __version__
+from mnist_edge_runtime import __version__, parity_check
 from mnist_edge_runtime.backends import BACKENDS, missing_backend
 from mnist_edge_runtime.bundle import (
     DEFAULT_MODEL,
-    ORIGINAL_ACCURACY,
     PACKAGED_BUNDLE,
     PACKAGED_IMAGES,
     PACKAGED_LABELS,
     packaged_bundle_id,
-    parity_tolerance,
-    parity_verdict,
     read_manifest,
 )
 from mnist_edge_runtime.classifier import Classifier, format_confidence, predictions_from_scores
 from mnist_edge_runtime.errors import RuntimeInputError
-from mnist_edge_runtime.idx import content_sha256, read_images_and_labels
-from mnist_edge_runtime.machine import describe_machine, one_line
+from mnist_edge_runtime.idx import read_images_and_labels
+from mnist_edge_runtime.machine import describe_machine
 from mnist_edge_runtime.samples import DEFAULT_MAX_SAMPLES, DEFAULT_MIN_FREE_BYTES
 
 EXIT_PARITY_FAILED = 1
@@ -360,8 +357,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     images, labels = read_images_and_labels(args.images, args.labels)
     full = args.limit is None or args.limit >= len(labels)
     images, labels = images[: args.limit], labels[: args.limit]
-    rows, predictions, failed = [], {}, False
-    checksum = content_sha256(images, labels)
     paths = _model_paths(args, all_in_bundle=args.model is None)
     if args.model is None:  # a whole bundle: run what this device can, say what it skipped
         for path in [p for p in paths if missing_backend(p)]:
@@ -372,49 +367,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 f"{args.bundle}: no artifact can run here: install an interpreter "
                 '(pip install "./runtime[litert]", "./runtime[tflite]" or "./runtime[onnx]" in a checkout of mnist-edge)'
             )
-    for path in paths:
-        classifier = Classifier.open(path, args.backend if path.suffix == ".tflite" else None, args.threads)
-        predicted = classifier.scores(images).argmax(axis=1)
-        accuracy = float(np.mean(predicted == labels))
-        entry = classifier.manifest_entry or {}
-        model = entry.get("model") or path.name.split(".")[0]
-        manifest_accuracy = (entry.get("validation") or {}).get("accuracy")
-        same_images = full and _same_test_set(entry.get("validation") or {}, checksum, len(labels))
-        tolerance = parity_tolerance(classifier.backend, entry.get("precision"))
-        ok, problems = (
-            parity_verdict(model, accuracy, manifest_accuracy, tolerance) if same_images else (True, [])
-        )
-        failed |= not ok
-        predictions[path.name] = predicted.tolist()
-        rows.append(
-            {
-                "artifact": path.name,
-                "manifest_measured_on": (entry.get("validation") or {}).get("measured_on"),
-                "backend": classifier.backend,
-                "images": len(labels),
-                "accuracy": accuracy,
-                "manifest_accuracy": manifest_accuracy,
-                "original_accuracy": ORIGINAL_ACCURACY.get(model),
-                "parity": ("pass" if ok else "FAIL") if same_images else "n/a (not the manifest's test set)",
-                "problems": problems,
-            }
-        )
+    rows, predictions = parity_check.measure(paths, images, labels, args.backend, args.threads, full)
     here = describe_machine()
     if args.predictions:
         _write_text_atomically(args.predictions, json.dumps(predictions) + "\n")
     if args.json:
         print(json.dumps([{**row, "machine": here} for row in rows], indent=2))
     else:
-        _print_machines(here, rows)
-        _print_eval_table(rows)
-    return EXIT_PARITY_FAILED if failed else 0
-
-
-def _same_test_set(validation: dict, checksum: str, count: int) -> bool:
-    """Are these the images the manifest's figure was measured on? By checksum; by count for old bundles."""
-    if "test_data_sha256" in validation:
-        return validation["test_data_sha256"] == checksum
-    return validation.get("test_images") == count
+        parity_check.print_machines(here, rows)
+        parity_check.print_table(rows)
+    return EXIT_PARITY_FAILED if any(row["parity"] == "FAIL" for row in rows) else 0
 
 
 def _write_text_atomically(path: Path, text: str) -> None:
@@ -427,39 +389,6 @@ def _write_text_atomically(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             partial.unlink()
         raise RuntimeInputError(f"{path}: cannot write ({exc.strerror})") from None
-
-
-def _print_machines(here: dict, rows: list[dict]) -> None:
-    """This machine beside the one(s) the manifest's figures were measured on."""
-    print(f"this machine:         {one_line(here)}")
-    recorded = []
-    for row in rows:
-        if row["manifest_measured_on"] not in recorded:
-            recorded.append(row["manifest_measured_on"])
-    for machine in recorded:
-        print(f"manifest measured on: {one_line(machine)}")
-
-
-def _pp(value: float | None) -> str:
-    return "" if value is None else f"{value * 100:+.2f} pp"
-
-
-def _print_eval_table(rows: list[dict]) -> None:
-    print(
-        f"{'artifact':<24} {'backend':<14} {'images':>6} {'accuracy':>9} {'manifest':>9} {'vs manifest':>12} "
-        f"{'vs original':>12}  parity"
-    )
-    for r in rows:
-        comparable = r["parity"] != "n/a (not the manifest's test set)"
-        manifest = r["manifest_accuracy"] if comparable else None
-        original = r["original_accuracy"] if comparable else None
-        print(
-            f"{r['artifact']:<24} {r['backend']:<14} {r['images']:>6} {r['accuracy']:>9.2%} "
-            f"{(f'{manifest:.2%}' if manifest is not None else '-'):>9} "
-            f"{_pp(r['accuracy'] - manifest if manifest is not None else None):>12} "
-            f"{_pp(r['accuracy'] - original if original else None):>12}  "
-            f"{r['parity']}{': ' + '; '.join(r['problems']) if r['problems'] else ''}"
-        )
 
 
 # --- serve --------------------------------------------------------------------------------------
