@@ -26,10 +26,11 @@ ORIGINAL_ACCURACY = {"conv2d": 0.9932, "flat": 0.9746}
 # int8 models give bit-identical outputs, so the same top-1 prediction on every one of the 10,000
 # test images, on every CPU class tried (SSE4.2, AVX2, AVX-512 VNNI, Cortex-A72 and A76:
 # tests/emulation/cpu_matrix.py, in CI), so an int8 model must reproduce its figure exactly there.
-# Everything else gets 0.05 percentage points: onnxruntime's aarch64 int8 kernels give other logits
-# than its x86 ones (flat int8 scores up to 0.033 apart, and one test image of 10,000 with another
-# top-1 on Cortex-A72 and A76); tflite-runtime 2.14 has other int8 kernels (it differs from
-# ai-edge-litert on 1 of 10,000 test images, and from itself on SSE4.2-only x86 on 1 more); float
+# Everything else gets 0.05 percentage points: onnxruntime's aarch64 int8 kernels can give other
+# logits than its x86 ones (an earlier bundle's flat int8 scores up to 0.033 apart, and one test
+# image of 10,000 with another top-1 on Cortex-A72 and A76); tflite-runtime 2.14 has other int8
+# kernels (its accuracy differs from ai-edge-litert's by one test image of 10,000 per model, and
+# it differs from itself on SSE4.2-only x86 on 1 or 2 images); float
 # kernels round differently with FMA and vector width (scores within 1.1e-6 of an SSE4.2-only
 # CPU's; no top-1 flipped on the 10,000 images, but a near-tie could).
 # tflite-micro (TFLM's reference kernels, for the microcontroller C sources, run by the toolchain
