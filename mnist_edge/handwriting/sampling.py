@@ -41,7 +41,7 @@ NON_DIGIT_KINDS: dict[str, float] = {
 # 21% of them flagged 1s where the variants alone give 6.7%. A 1's flag and a 7's bar differ
 # mostly in length; MNIST has 6,000 7s and few flagged 1s, and with 6.7% of its procedural digits
 # as flagged 1s a model still read 11 of 286 new print-hand 1s with a flag (no base) as 7. 15%
-# rather than 7% made flat read 0.9 pp more validation flags at two training seeds, conv2d about
+# rather than 7% (the previous setting) made flat read 0.9 pp more validation flags at two training seeds, conv2d about
 # as many (docs/training.md, "Handwriting beyond MNIST").
 EXTRA_FLAGGED_ONES = 0.15
 

@@ -30,7 +30,7 @@ INK_LEVEL = 63  # pixels above this count as ink: JPEG ringing around a stroke s
 INK_SHARE = (0.03, 0.34)  # smallest and largest share of ink pixels in a validation digit
 MAX_PIECES = 3  # most 8-connected pieces of pixels > 127 in a validation digit
 TWO_DIGIT_SHARE = 0.3  # each of two side-by-side pieces holds at least this share of the ink
-MIN_CONFIDENCE = 0.5
+MIN_CONFIDENCE = 0.3
 MAX_FALSE_DOUBT = 0.01  # the share of correct validation answers the rule may doubt, in any form
 
 
@@ -72,9 +72,11 @@ def doubt(image: np.ndarray, confidence: float) -> str | None:
 
 
 def false_doubt_share(scores: np.ndarray, labels: np.ndarray, threshold: float) -> float:
-    """The share of digits a model gets right but with a best score below ``threshold``."""
+    """Of the digits a model gets right, the share whose best score is below ``threshold``."""
     right = scores.argmax(axis=1) == labels
-    return float(np.mean(right & (scores.max(axis=1) < threshold)))
+    # Over the right answers, as the docs state the limit: over all digits, 5 doubted of 493 right
+    # in 500 read as 1.0% and passed a 1% limit.
+    return float(np.mean(scores[right].max(axis=1) < threshold)) if right.any() else 0.0
 
 
 def derive_rule(

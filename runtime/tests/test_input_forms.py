@@ -126,6 +126,19 @@ def test_the_derivation_says_when_no_confidence_bound_keeps_the_limit():
         assert derive_rule({"form": images}, labels, {"form": [unsure]})["min_confidence"] == 0.3
 
 
+def test_the_limit_counts_the_right_answers_not_every_digit():
+    # 100 digits, 90 read right, one of those with a best score under the bound: 1 of 90 right
+    # answers doubted (1.1%) is over a 1% limit, though it is 1% of all the digits.
+    labels = np.arange(10).repeat(10)
+    scores = np.full((100, 10), 0.01)
+    scores[np.arange(100), labels] = 0.99
+    scores[:10, 9] = 0.995  # the ten 0s read as 9
+    scores[10, 1] = 0.4  # one right 1, unsure
+    assert false_doubt_share(scores, labels, 0.5) == pytest.approx(1 / 90)
+    assert false_doubt_share(scores, labels, 0.5) > MAX_FALSE_DOUBT
+    assert false_doubt_share(np.zeros((3, 10)) + np.eye(10)[[1, 2, 3]], np.array([0, 0, 0]), 0.5) == 0.0
+
+
 def within_gap(better: np.ndarray, other: np.ndarray, gap: float = 0.01, z: float = 3.09) -> bool:
     """Is ``other`` (one bool per digit: read right) at most ``gap`` less accurate than ``better``
     on the same digits, allowing for the sample? McNemar's pairing: only the digits that one
