@@ -25,10 +25,11 @@ the "not sure" rule's bounds and the input-form floors hold on every CPU class.
 Every run is compared image by image with the native run of the same interpreter, and the largest
 score difference is reported. The top-1 prediction must be identical on every image for
 ai-edge-litert and tflite-micro, whose int8 arithmetic is CPU-independent; onnxruntime and
-tflite-runtime 2.14 may differ on at most their parity tolerance, 0.05% of the 10,000 test images
-(5 images, in a run on the first N too: those N may hold every one of them; onnxruntime's
-aarch64 kernels and tflite-runtime's SSE4.2 ones round differently; docs/parity.md). Exit 1 beyond that. qemu-user 10 and the aarch64 sysroot
-are fetched and cached by the scripts beside this.
+tflite-runtime 2.14 may differ on at most their parity tolerance, 0.05% of the 10,000 test
+images (5 images, in a run on the first N too: those N may hold every one of them; onnxruntime's
+aarch64 kernels and tflite-runtime's SSE4.2 ones round differently; docs/parity.md). Exit 1
+beyond that. qemu-user 10 and the aarch64 sysroot are fetched and cached by the scripts beside
+this.
 """
 
 from __future__ import annotations
