@@ -27,6 +27,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",
 )
 console = Console(stderr=True)
 out = Console()
@@ -150,9 +151,9 @@ def train(
     ] = None,
     old_out: OldOut = None,
 ) -> None:
-    """Train the conv2d and/or flat model; writes <runs>/<model>/model.keras and run.json.
+    """Train the conv2d and/or flat model; writes RUNS/MODEL/model.keras and run.json.
 
-    With --extra-data, fine-tune the model already in <runs>/<model> instead (default 2 epochs
+    With --extra-data, fine-tune the model already in RUNS/MODEL instead (default 2 epochs
     for conv2d, 3 for flat, at a tenth of the training rate); the model it started from is kept
     as before-extra-data.keras.
 
@@ -302,7 +303,7 @@ def qat(
         Path | None, typer.Option(help="MNIST folder or mnist.npz (default: bundled).")
     ] = None,
 ) -> None:
-    """Quantization-aware fine-tuning; writes <runs>/<model>/qat-logits.weights.h5 and qat.json (export --int8 runs it if needed).
+    """Quantization-aware fine-tuning; writes RUNS/MODEL/qat-logits.weights.h5 and qat.json (export --int8 runs it if needed).
 
     Exit codes: 0 done, 2 usage error or no trained model.
     """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -229,3 +230,23 @@ def test_tables_keep_artifact_names_whole_at_80_columns():
     text = console.export_text()
     assert all(name in text for name in names), text
     assert max(len(line) for line in text.splitlines()) <= 80 and "…" not in text, text  # nothing cut
+
+
+def test_help_texts_keep_every_word_and_reflow_at_80_columns():
+    """Each command's description is markup: nothing in it may be swallowed as a tag (a
+    ``<runs>`` once vanished), and a paragraph is one flow of text, not the source's line breaks
+    cut again at 80 columns."""
+    import typer.main
+
+    for name, command in typer.main.get_command(app).commands.items():
+        done = subprocess.run(
+            [sys.executable, "-m", "mnist_edge", name, "--help"],
+            capture_output=True, text=True, env={**os.environ, "COLUMNS": "80", "TERMINAL_WIDTH": "80"},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        description = done.stdout.split("╭")[0]  # before the option panels
+        assert " ".join(command.help.split()) in " ".join(description.split()), (name, description)
+        lines = [line.rstrip() for line in description.splitlines()]
+        for line, after in zip(lines, lines[1:], strict=False):
+            # A line ends early only where its paragraph does.
+            assert not line.strip() or len(line) > 60 or not after.strip(), (name, description)
