@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -220,6 +221,17 @@ def test_the_sample_pictures_are_answered_with_the_digit_their_names_carry():
     for row in rows:
         assert row["digit"] == int(re.search(r"-(\d)\.", row["file"]).group(1)), row
         assert row["sure"], row
+
+
+def test_the_readmes_predict_sample_is_what_predict_prints():
+    # The scores move with every retraining; the README shows the committed bundle's.
+    shown = re.search(r"```\n(file +predicted.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    done = subprocess.run(
+        [sys.executable, "-m", "mnist_edge_runtime", "predict", "runtime/examples/"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "100"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == shown.split(), done.stdout
 
 
 # --- every --help: a whole description, no markup ------------------------------------------------
