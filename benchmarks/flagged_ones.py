@@ -1,4 +1,4 @@
-"""Training candidates judged on validation data only: 1s with a flag and 7s in the training hand, and MNIST.
+"""Training candidates judged on validation data only: 1s with a flag and 7s in the training hand and in a second writer's, and MNIST.
 
     python benchmarks/flagged_ones.py --bundle NAME=DIR [--bundle ...] [--run NAME=DIR ...] [--count N] [--out DIR]
 
@@ -9,7 +9,10 @@ picture uses) on the page's canvas with its pen, read as an upload, as many 7s o
 (what reading more flags as 1s may cost), and the MNIST validation accuracy of the float model
 that bundle was made from (its manifest's ``source``). ``--run`` adds a training run's float
 Keras model (a ``runs/<model>`` folder), for candidates compared before any export, such as a
-second training seed. The held-out cursive hand is never drawn here.
+second training seed. A second hand checks what the training hand cannot: the simulated writer of
+the learning loop (``tests/writer.py``: 1s with a flag as long as the stem is tall, 7s with a
+crossbar; a seed the loop does not use), whose pictures no training run draws. The held-out
+cursive hand is never drawn here.
 
 Writes ``flagged-ones-validation.json`` and ``.md`` into ``--out`` (default
 ``benchmarks/results``). Bad options or bundles exit 2 with one line.
@@ -28,16 +31,19 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO / "tests"))
 
 from handwriting import judged, open_bundles, page_png, positive, read_all, share  # noqa: E402
 from mnist_edge_runtime.errors import RuntimeInputError  # noqa: E402
 from mnist_edge_runtime.machine import describe_machine, one_line  # noqa: E402
+from writer import writer_digits  # noqa: E402
 
 from mnist_edge import handwriting as hw  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 TRAINING_HAND = "Pen strokes (print)"
 SEED = 9001  # training draws from seeds 0 and 1 (TrainConfig.seed and the next): not this one
+WRITER_SEED = 777  # benchmarks/learning_loop.py draws the writer from seeds 29 and 290
 MAX_COUNT = 100_000  # drawings are held in memory (each 280x280)
 
 
@@ -90,6 +96,8 @@ def measure(bundles: list[str], runs: list[str], count: int) -> dict:
     sevens = hw.draw_digits(count, SEED + 1, (TRAINING_HAND,), variants=SEVENS)
     images = read_all([page_png(d.image) for d in ones])
     seven_images = read_all([page_png(d.image) for d in sevens])
+    writer = writer_digits(count, WRITER_SEED)  # 1s and 7s in turn
+    writer_images = read_all([png for _, png in writer])
     rows = {}
     for column, classifier in models.items():
         predictions = judged(classifier, images)
@@ -108,12 +116,26 @@ def measure(bundles: list[str], runs: list[str], count: int) -> dict:
             "accuracy": share(d == 7 for d in seven_digits),
             "read_as_1": share(d == 1 for d in seven_digits),
         }
+        read = [(d, p.digit) for (d, _), p in zip(writer, judged(classifier, writer_images), strict=True)]
+        row["writer"] = {
+            str(digit): {
+                "pictures": sum(d == digit for d, _ in read),
+                "accuracy": share(got == digit for d, got in read if d == digit),
+                "read_as": dict(Counter(str(got) for d, got in read if d == digit).most_common()),
+            }
+            for digit in (1, 7)
+        }
         rows[column] = row
     return rows
 
 
 def pct(value: float | None, digits: int = 1) -> str:
     return "-" if value is None else f"{100 * value:.{digits}f}%"
+
+
+def misread(counts: dict, digit: int) -> str:
+    """What pictures of ``digit`` were read as, the right answer left out: "7: 3, 9: 1"."""
+    return ", ".join(f"{k}: {v}" for k, v in counts["read_as"].items() if k != str(digit)) or "-"
 
 
 def markdown(report: dict) -> str:
@@ -125,18 +147,20 @@ def markdown(report: dict) -> str:
         "MNIST validation: the float model's accuracy on the 5,000 validation images, from the "
         "bundle's manifest or the run's record. Flag: the 1s drawn with a flag and no base. 7s: as many 7s "
         f"of the same hand (seed {SEED + 1}; plain, with a crossbar, with a curved stem), read the same way. "
-        "No held-out picture is used.",
+        f"Writer: {report['count']:,} drawings of `tests/writer.py`'s hand (seed {WRITER_SEED}), 1s with a "
+        "long flag and 7s with a crossbar in turn, drawn as the page draws. No held-out picture is used.",
         "",
-        "| model, bundle | MNIST validation | flagged 1s | flag | flag and base | flag read as | 7s | 7s read as 1 |",
-        "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: |",
+        "| model, bundle | MNIST validation | flagged 1s | flag | flag and base | flag read as | 7s | 7s read as 1 "
+        "| writer's 1s | writer's 1s read as | writer's 7s |",
+        "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- | ---: |",
     ]
     for column, row in report["rows"].items():
-        flag, based = row["flagged_ones"]["flag"], row["flagged_ones"]["flag and base"]
-        wrong = ", ".join(f"{k}: {v}" for k, v in flag["read_as"].items() if k != "1") or "-"
+        flag, based, writer = row["flagged_ones"]["flag"], row["flagged_ones"]["flag and base"], row["writer"]
         lines.append(
             f"| {column} | {pct(row['mnist_validation'], 2)} | {pct(row['flagged_ones']['all'])} "
-            f"| {pct(flag['accuracy'])} | {pct(based['accuracy'])} | {wrong} "
-            f"| {pct(row['sevens']['accuracy'])} | {pct(row['sevens']['read_as_1'])} |"
+            f"| {pct(flag['accuracy'])} | {pct(based['accuracy'])} | {misread(flag, 1)} "
+            f"| {pct(row['sevens']['accuracy'])} | {pct(row['sevens']['read_as_1'])} "
+            f"| {pct(writer['1']['accuracy'])} | {misread(writer['1'], 1)} | {pct(writer['7']['accuracy'])} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -154,7 +178,10 @@ def main() -> int:
         help="a runs/<model> folder: its float model (repeatable)",
     )
     parser.add_argument(
-        "--count", type=positive, default=3000, help="flagged 1s drawn, and as many 7s (default 3000)"
+        "--count",
+        type=positive,
+        default=3000,
+        help="flagged 1s drawn, as many 7s, and as many drawings by the writer (default 3000)",
     )
     parser.add_argument(
         "--out", type=Path, default=RESULTS, help="results folder (default: benchmarks/results)"

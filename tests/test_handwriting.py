@@ -149,3 +149,24 @@ def test_print_flags_vary_as_written_but_never_lie_level_like_a_sevens_bar(seed)
     assert min(angles) >= np.degrees(np.arctan(FLAG_MIN_SLOPE)) - 1e-9
     assert max(drops) > 0.35 and min(drops) < 0.15
     assert max(bows) > 0.03
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_long_flags_reach_far_and_steep_and_only_when_asked(seed):
+    """With ``long_flags``, that share of the flags reach further left than any other (up to half
+    the height), and steeply: a flag longer than a short 7's bar must not lie as level as one.
+    Without, no flag reaches that far."""
+    from mnist_edge.handwriting.strokes import LONG_FLAG_MIN_SLOPE, _flagged_stem, _Jitter
+
+    top, bottom = (0.35, 0.0), (0.35, 1.0)
+
+    def flags(long_flags: float) -> np.ndarray:
+        jitter = _Jitter(np.random.default_rng(seed), 0.0, long_flags)
+        return np.array([_flagged_stem(jitter, top, bottom)[0] for _ in range(600)])
+
+    starts = flags(1 / 3)
+    reach, drop = top[0] - starts[:, 0], starts[:, 1] - top[1]
+    long = reach > 0.32
+    assert 0.25 < long.mean() < 0.42 and reach.max() > 0.45
+    assert (drop[long] >= LONG_FLAG_MIN_SLOPE * reach[long] - 1e-9).all()
+    assert (top[0] - flags(0.0)[:, 0]).max() <= 0.32

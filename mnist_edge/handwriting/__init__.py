@@ -47,7 +47,14 @@ from mnist_edge.handwriting.sampling import (
     _digit_drawings,
     _non_digit_drawings,
 )
-from mnist_edge.handwriting.strokes import _PRINT, FLAGGED_ONES, SHAPES, STROKE_HANDS, VARIANTS
+from mnist_edge.handwriting.strokes import (
+    _PRINT,
+    FLAGGED_ONES,
+    LONG_FLAG_SHARE,
+    SHAPES,
+    STROKE_HANDS,
+    VARIANTS,
+)
 
 __all__ = [
     "DIGIT_LIKE_LETTERS",
@@ -56,6 +63,7 @@ __all__ = [
     "GLYPH_EM",
     "HELD_OUT_FAMILIES",
     "LETTERS",
+    "LONG_FLAG_SHARE",
     "MAX_PEN_SHARE",
     "NON_DIGIT_KINDS",
     "PAGE_PEN",
@@ -96,33 +104,41 @@ HELD_OUT_FAMILIES: tuple[str, ...] = (
 # Public API
 
 
-def render_digits(count: int, seed: int, families: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+def render_digits(
+    count: int, seed: int, families: tuple[str, ...], long_flags: float = LONG_FLAG_SHARE
+) -> tuple[np.ndarray, np.ndarray]:
     """``count`` digits drawn with a pen in ``families``, read by the runtime: (count, 28, 28) uint8
     MNIST-form images (bright ink on black) and their int64 labels 0-9.
 
     Each is drawn on a 128-pixel canvas with a pen of 8-30 pixels on the page's scale, slanted,
     rotated, stretched and elastically distorted, then read by ``read_digit``; a picture it
-    cannot read is dropped and another drawn in its place.
+    cannot read is dropped and another drawn in its place. ``long_flags``: the share of the print
+    hand's flagged 1s drawn with a long, steep flag (0: none, as flat trains).
     """
     _check(count, families)
     rng = np.random.default_rng(seed)
-    drawings = _digit_drawings(rng, families, SIDE, None, extra_flagged_ones=EXTRA_FLAGGED_ONES)
+    drawings = _digit_drawings(
+        rng, families, SIDE, None, extra_flagged_ones=EXTRA_FLAGGED_ONES, long_flags=long_flags
+    )
     images, labels = _read_all(drawings, count)
     return images, np.array(labels, np.int64)
 
 
-def render_non_digits(count: int, seed: int, families: tuple[str, ...]) -> np.ndarray:
+def render_non_digits(
+    count: int, seed: int, families: tuple[str, ...], long_flags: float = LONG_FLAG_SHARE
+) -> np.ndarray:
     """``count`` pictures of things that are not digits, drawn and read as ``render_digits``
     draws and reads digits: (count, 28, 28) uint8.
 
     Letters of the font families among ``families`` (none of ``DIGIT_LIKE_LETTERS``), shapes
     (``SHAPES``), scribbles, fragments of digits (20-40% of their strokes' length, never of a 1,
     a line, a shallow arc or a closed loop: those read as 1 and 0) and two digits side by side, mixed as
-    ``NON_DIGIT_KINDS`` says.
+    ``NON_DIGIT_KINDS`` says. ``long_flags`` as for ``render_digits`` (the print hand's 1s beside
+    another digit).
     """
     _check(count, families)
     rng = np.random.default_rng(seed)
-    images, _ = _read_all(_non_digit_drawings(rng, families, SIDE, None), count)
+    images, _ = _read_all(_non_digit_drawings(rng, families, SIDE, None, long_flags=long_flags), count)
     return images
 
 
@@ -133,11 +149,12 @@ def draw_digits(
     side: int = PAGE_SIDE,
     pen: float | None = PAGE_PEN,
     variants: tuple[tuple[int, str], ...] | None = None,
+    long_flags: float = LONG_FLAG_SHARE,
 ) -> list[Drawing]:
     """Digits as drawn on a canvas of ``side`` pixels with a round pen ``pen`` pixels wide (None:
     8-30 pixels on the page's scale), before any reading. ``variants`` keeps only the procedural
     (digit, variant) pairs named, e.g. ``FLAGGED_ONES`` (then only the pen-stroke hands among
-    ``families`` draw)."""
+    ``families`` draw). ``long_flags`` as for ``render_digits``."""
     _check(count, families)
     if variants is not None:
         unknown = [v for v in variants if v not in _PRINT]
@@ -147,7 +164,7 @@ def draw_digits(
         if not families:
             raise ValueError("variants are drawn by the pen-stroke hands only; none is among the families")
     rng = np.random.default_rng(seed)
-    drawings = _digit_drawings(rng, families, side, pen, variants)
+    drawings = _digit_drawings(rng, families, side, pen, variants, long_flags=long_flags)
     return [next(drawings) for _ in range(count)]
 
 
@@ -158,9 +175,10 @@ def draw_non_digits(
     side: int = PAGE_SIDE,
     pen: float | None = PAGE_PEN,
     kinds: tuple[str, ...] | None = None,
+    long_flags: float = LONG_FLAG_SHARE,
 ) -> list[Drawing]:
     """Non-digits as ``draw_digits`` draws digits; ``kinds`` keeps only those kinds."""
     _check(count, families)
     rng = np.random.default_rng(seed)
-    drawings = _non_digit_drawings(rng, families, side, pen, kinds)
+    drawings = _non_digit_drawings(rng, families, side, pen, kinds, long_flags=long_flags)
     return [next(drawings) for _ in range(count)]

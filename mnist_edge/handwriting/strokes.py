@@ -48,10 +48,11 @@ SHAPES = (
 
 
 class _Jitter:
-    """Random nudges of key coordinates, in drawing heights."""
+    """Random nudges of key coordinates, in drawing heights; ``long_flags``: the share of a print
+    hand's flagged 1s drawn with a long flag (``LONG_FLAG_SHARE``)."""
 
-    def __init__(self, rng: np.random.Generator, scale: float):
-        self.rng, self.scale = rng, scale
+    def __init__(self, rng: np.random.Generator, scale: float, long_flags: float = 0.0):
+        self.rng, self.scale, self.long_flags = rng, scale, long_flags
 
     def __call__(self, value: float, scale: float = 1.0) -> float:
         return value + float(self.rng.normal(0, self.scale * scale))
@@ -92,6 +93,12 @@ def _joined(*parts: np.ndarray) -> np.ndarray:
 
 
 FLAG_MIN_SLOPE = 0.36  # a 1's flag drops at least this much per unit it reaches left (19.8 degrees)
+# Long flags, as a 1 written fast has them: reaching 0.3-0.5 of the height to the left and down to
+# 0.65 of it, never flatter than 38.7 degrees (a slope of 0.8): a flag longer than a short 7's bar
+# is steeper. conv2d trains with a third of its flagged 1s drawn so (``TrainConfig.long_flag_share``);
+# without them it read 9-22% of the learning loop writer's 1s (tests/writer.py) as 7.
+LONG_FLAG_SHARE = 1 / 3
+LONG_FLAG_MIN_SLOPE = 0.8
 
 
 def _bent(start: tuple[float, float], stop: tuple[float, float], bend: float) -> np.ndarray:
@@ -108,10 +115,16 @@ def _bent(start: tuple[float, float], stop: tuple[float, float], bend: float) ->
 def _flagged_stem(j: _Jitter, top: tuple[float, float], bottom: tuple[float, float]) -> np.ndarray:
     """A 1's flag and stem in one stroke, as people write the flag: short and steep or long and
     low (reaching up to 0.45 of the height down and a third of it to the left, its chord never
-    flatter than 19.8 degrees, a slope of 0.36: a long level flag is a 7's bar), straight or
-    bowed either way, meeting the stem in a sharp corner or a rounded one."""
-    left = j.uniform(0.12, 0.32)
-    start = (top[0] - left, top[1] + j.uniform(max(0.06, FLAG_MIN_SLOPE * left), 0.45))
+    flatter than 19.8 degrees, a slope of 0.36: a long level flag is a 7's bar), or, for
+    ``j.long_flags`` of them, long and steep (``LONG_FLAG_MIN_SLOPE``); straight or bowed either
+    way, meeting the stem in a sharp corner or a rounded one."""
+    # No draw without long flags: the pictures of a hand without them stay what they were.
+    if j.long_flags and j.uniform(0, 1) < j.long_flags:
+        left = j.uniform(0.3, 0.5)
+        start = (top[0] - left, top[1] + j.uniform(LONG_FLAG_MIN_SLOPE * left, 0.65))
+    else:
+        left = j.uniform(0.12, 0.32)
+        start = (top[0] - left, top[1] + j.uniform(max(0.06, FLAG_MIN_SLOPE * left), 0.45))
     flag = _bent(start, top, j.uniform(-0.2, 0.2))
     if j.uniform(0, 1) < 0.5:
         return _joined(flag, _line(top, bottom)[1:])
