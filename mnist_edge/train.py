@@ -71,7 +71,7 @@ class TrainConfig:
 # validation flags as 7 at two training seeds, at 0.3 1.4%, for 0.07 pp of MNIST validation
 # (docs/training.md, "Flagged 1s, compared on validation"); flat already read them at 0.2.
 # conv2d also draws a third of its flagged 1s with a long flag: it then read 99% of the learning
-# loop writer's 1s instead of 78% and 91% at two seeds; flat's 7s missed the bar set beforehand.
+# loop writer's 1s instead of 76% and 91% at two seeds; flat's 7s missed the bar set beforehand.
 HANDWRITING = {"pen_digit_share": 0.2, "non_digit_share": 0.15}
 DEFAULTS = {
     "conv2d": TrainConfig(

@@ -96,7 +96,7 @@ FLAG_MIN_SLOPE = 0.36  # a 1's flag drops at least this much per unit it reaches
 # Long flags, as a 1 written fast has them: reaching 0.3-0.5 of the height to the left and down to
 # 0.65 of it, never flatter than 38.7 degrees (a slope of 0.8): a flag longer than a short 7's bar
 # is steeper. conv2d trains with a third of its flagged 1s drawn so (``TrainConfig.long_flag_share``);
-# without them it read 9-22% of the learning loop writer's 1s (tests/writer.py) as 7.
+# without them it read 9-24% of the learning loop writer's 1s (tests/writer.py) as 7.
 LONG_FLAG_SHARE = 1 / 3
 LONG_FLAG_MIN_SLOPE = 0.8
 
