@@ -22,10 +22,10 @@ tflite=()
 "$python" benchmarks/handwriting.py --bundle before=4b50711:runtime/mnist_edge_runtime/bundle \
     --bundle previous=d8c19e1:runtime/mnist_edge_runtime/bundle \
     --bundle after=runtime/mnist_edge_runtime/bundle   # held-out handwriting, letters, shapes: MNIST-only models, the previous handwriting models and today's
-# Training's flagged 1s on validation, the four bundles kept (printed, into a temporary folder: the
+# Training's flagged 1s on validation, the five bundles kept (printed, into a temporary folder: the
 # committed results also hold candidates whose bundles were not kept).
 "$python" benchmarks/flagged_ones.py --bundle previous=135bc34:export --bundle extra-flags-7=ce60d6d:export \
-    --bundle chosen=d8c19e1:export --bundle conv2d-pen-30=export --out "$(mktemp -d)"
+    --bundle chosen=d8c19e1:export --bundle conv2d-pen-30=d14b2a2:export --bundle long-flags=export --out "$(mktemp -d)"
 "$python" benchmarks/bundle_tables.py                  # the committed bundle's tables, from its manifest
 "$python" benchmarks/serve_load.py                     # serve under load, memory over a soak
 "$python" benchmarks/serve_hostile.py --baseline 44d6141   # serve under hostile clients, against the server before its limits

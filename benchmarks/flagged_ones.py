@@ -5,13 +5,13 @@
 How a change to training's flagged 1s is chosen without the held-out hands of
 ``benchmarks/handwriting.py``: for each bundle (the int8 models of one training run), 1s with a
 flag drawn by the hand training draws (``Pen strokes (print)``, as the code draws it now, seeds no training
-picture uses) on the page's canvas with its pen, read as an upload, as many 7s of the same hand
+picture uses; ``--long-flags``, default a third as conv2d trains, of them with a long flag) on the page's canvas with its pen, read as an upload, as many 7s of the same hand
 (what reading more flags as 1s may cost), and the MNIST validation accuracy of the float model
 that bundle was made from (its manifest's ``source``). ``--run`` adds a training run's float
 Keras model (a ``runs/<model>`` folder), for candidates compared before any export, such as a
 second training seed. A second hand checks what the training hand cannot: the simulated writer of
-the learning loop (``tests/writer.py``: 1s with a flag as long as the stem is tall, 7s with a
-crossbar; a seed the loop does not use), whose pictures no training run draws. The held-out
+the learning loop (``tests/writer.py``: 1s with a flag reaching more than half the height down,
+7s with a crossbar; a seed the loop does not use), whose pictures no training run draws. The held-out
 cursive hand is never drawn here.
 
 Writes ``flagged-ones-validation.json`` and ``.md`` into ``--out`` (default
@@ -88,12 +88,12 @@ def open_runs(specs: list[str]) -> dict[str, FloatRun]:
     return runs
 
 
-def measure(bundles: list[str], runs: list[str], count: int) -> dict:
+def measure(bundles: list[str], runs: list[str], count: int, long_flags: float) -> dict:
     models = {**open_bundles(bundles), **open_runs(runs)}  # a bad folder is refused before drawing
-    ones = hw.draw_digits(count, SEED, (TRAINING_HAND,), variants=hw.FLAGGED_ONES)
+    ones = hw.draw_digits(count, SEED, (TRAINING_HAND,), variants=hw.FLAGGED_ONES, long_flags=long_flags)
     # The price of reading more flags as 1s: 7s (plain, crossbar, curved stem) of the same hand
     # read as 1.
-    sevens = hw.draw_digits(count, SEED + 1, (TRAINING_HAND,), variants=SEVENS)
+    sevens = hw.draw_digits(count, SEED + 1, (TRAINING_HAND,), variants=SEVENS, long_flags=long_flags)
     images = read_all([page_png(d.image) for d in ones])
     seven_images = read_all([page_png(d.image) for d in sevens])
     writer = writer_digits(count, WRITER_SEED)  # 1s and 7s in turn
@@ -138,11 +138,15 @@ def misread(counts: dict, digit: int) -> str:
     return ", ".join(f"{k}: {v}" for k, v in counts["read_as"].items() if k != str(digit)) or "-"
 
 
+def share_words(share: float) -> str:
+    return {0.0: "none", 1 / 3: "a third"}.get(share, f"{share:.0%}")
+
+
 def markdown(report: dict) -> str:
     lines = [
         f"Measured on {one_line(report['machine'])}. Command: `{report['command']}`. "
-        f"{report['count']:,} 1s with a flag drawn by the training hand ({TRAINING_HAND}, seed {SEED}) "
-        "on the page's 280x280 canvas with its 18-pixel pen, read as an upload; the int8 model of each "
+        f"{report['count']:,} 1s with a flag drawn by the training hand ({TRAINING_HAND}, seed {SEED}; "
+        f"{share_words(report['long_flags'])} of the flags long) on the page's 280x280 canvas with its 18-pixel pen, read as an upload; the int8 model of each "
         "bundle, and the float model of each training run (rows marked float: before QAT and export). "
         "MNIST validation: the float model's accuracy on the 5,000 validation images, from the "
         "bundle's manifest or the run's record. Flag: the 1s drawn with a flag and no base. 7s: as many 7s "
@@ -184,15 +188,24 @@ def main() -> int:
         help="flagged 1s drawn, as many 7s, and as many drawings by the writer (default 3000)",
     )
     parser.add_argument(
+        "--long-flags",
+        type=float,
+        default=hw.LONG_FLAG_SHARE,
+        metavar="SHARE",
+        help="the share of the training hand's flags drawn long, 0 to 1 (default 1/3, as conv2d trains)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=RESULTS, help="results folder (default: benchmarks/results)"
     )
     args = parser.parse_args()
+    if not 0 <= args.long_flags <= 1:
+        parser.error(f"--long-flags: a share from 0 to 1, not {args.long_flags}")
     if args.count > MAX_COUNT:
         parser.error(f"--count: at most {MAX_COUNT:,}")
     started = time.perf_counter()
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        rows = measure(args.bundle, args.run, args.count)
+        rows = measure(args.bundle, args.run, args.count, args.long_flags)
     except (RuntimeInputError, OSError) as exc:
         print(f"flagged_ones.py: {exc}", file=sys.stderr)
         return 2
@@ -201,10 +214,13 @@ def main() -> int:
     )
     if args.count != 3000:
         command += f" --count {args.count}"
+    if args.long_flags != hw.LONG_FLAG_SHARE:
+        command += f" --long-flags {args.long_flags}"
     report = {
         "command": command,
         "machine": describe_machine(),
         "count": args.count,
+        "long_flags": args.long_flags,
         "rows": rows,
         "seconds": round(time.perf_counter() - started, 1),
     }

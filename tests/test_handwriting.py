@@ -170,3 +170,17 @@ def test_long_flags_reach_far_and_steep_and_only_when_asked(seed):
     assert 0.25 < long.mean() < 0.42 and reach.max() > 0.45
     assert (drop[long] >= LONG_FLAG_MIN_SLOPE * reach[long] - 1e-9).all()
     assert (top[0] - flags(0.0)[:, 0]).max() <= 0.32
+
+
+def test_long_flags_reach_the_drawings_only_when_asked():
+    """The share travels from ``draw_digits`` to the strokes: all flags long make the 1s drawn on
+    the canvas wider for their height; the default draws none, as flat trains."""
+
+    def width_for_height(long_flags: float | None) -> float:
+        given = {} if long_flags is None else {"long_flags": long_flags}
+        drawings = hw.draw_digits(40, 3, ("Pen strokes (print)",), variants=((1, "flag"),), **given)
+        boxes = [np.nonzero(np.asarray(d.image) < 128) for d in drawings]
+        return float(np.mean([(np.ptp(xs) + 1) / (np.ptp(ys) + 1) for ys, xs in boxes]))
+
+    assert width_for_height(1.0) > width_for_height(0.0) + 0.1
+    assert width_for_height(None) == width_for_height(0.0)

@@ -93,3 +93,19 @@ def test_resume_from_a_damaged_checkpoint_state_is_a_clear_error(tmp_path, small
     (tmp_path / "flat" / "checkpoints" / "state.json").write_text('{"history": []}')  # parses, lacks keys
     with pytest.raises(UserError, match="state.json: damaged \\(no config, seconds\\)"):
         train(config, small, tmp_path, resume=True)
+
+
+def test_a_record_from_before_long_flags_reads_as_the_run_it_was():
+    """A run record written before ``long_flag_share`` existed trained without long flags: flat's
+    still matches flat's defaults (no retraining, its checkpoint resumes), conv2d's does not, and
+    fine-tuning such a conv2d keeps the recipe it was trained with."""
+    from mnist_edge.train import config_record, fine_tune_config, recorded_config
+
+    for model, matches in (("flat", True), ("conv2d", False)):
+        old = config_record(default_config(model))
+        del old["long_flag_share"]
+        assert (recorded_config(old) == config_record(default_config(model))) is matches
+    old = config_record(default_config("conv2d"))
+    del old["long_flag_share"]
+    assert fine_tune_config("conv2d", [], old).long_flag_share == 0.0
+    assert default_config("conv2d").long_flag_share > 0

@@ -12,7 +12,7 @@ or read beyond matplotlib's own copy (``matplotlib.get_data_path()``).
 Families are font families (each with its upright and italic files) and the two procedural
 hands. ``TRAIN_FAMILIES`` and ``HELD_OUT_FAMILIES`` split them so that a benchmark can measure
 styles no training picture had; docs/input-forms.md ("Handwriting beyond MNIST") says why this
-split. Pictures depend only on (count, seed, families) and the matplotlib (FreeType) and Pillow
+split. Pictures depend only on (count, seed, families, long_flags) and the matplotlib (FreeType) and Pillow
 versions: glyphs are rendered unhinted, and coordinates are rounded to 1/16 pixel before Pillow
 draws them so that the last bits of a sine on one CPU or another change nothing.
 
@@ -105,7 +105,7 @@ HELD_OUT_FAMILIES: tuple[str, ...] = (
 
 
 def render_digits(
-    count: int, seed: int, families: tuple[str, ...], long_flags: float = LONG_FLAG_SHARE
+    count: int, seed: int, families: tuple[str, ...], long_flags: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """``count`` digits drawn with a pen in ``families``, read by the runtime: (count, 28, 28) uint8
     MNIST-form images (bright ink on black) and their int64 labels 0-9.
@@ -125,7 +125,7 @@ def render_digits(
 
 
 def render_non_digits(
-    count: int, seed: int, families: tuple[str, ...], long_flags: float = LONG_FLAG_SHARE
+    count: int, seed: int, families: tuple[str, ...], long_flags: float = 0.0
 ) -> np.ndarray:
     """``count`` pictures of things that are not digits, drawn and read as ``render_digits``
     draws and reads digits: (count, 28, 28) uint8.
@@ -149,7 +149,7 @@ def draw_digits(
     side: int = PAGE_SIDE,
     pen: float | None = PAGE_PEN,
     variants: tuple[tuple[int, str], ...] | None = None,
-    long_flags: float = LONG_FLAG_SHARE,
+    long_flags: float = 0.0,
 ) -> list[Drawing]:
     """Digits as drawn on a canvas of ``side`` pixels with a round pen ``pen`` pixels wide (None:
     8-30 pixels on the page's scale), before any reading. ``variants`` keeps only the procedural
@@ -175,7 +175,7 @@ def draw_non_digits(
     side: int = PAGE_SIDE,
     pen: float | None = PAGE_PEN,
     kinds: tuple[str, ...] | None = None,
-    long_flags: float = LONG_FLAG_SHARE,
+    long_flags: float = 0.0,
 ) -> list[Drawing]:
     """Non-digits as ``draw_digits`` draws digits; ``kinds`` keeps only those kinds."""
     _check(count, families)
