@@ -1,11 +1,14 @@
-"""Training candidates judged on validation data only: 1s with a flag and 7s in the training hand and in a second writer's, and MNIST.
+"""Training candidates judged on validation data only: 1s with a flag and 7s in the training hand
+and in a second writer's, and MNIST.
 
-    python benchmarks/flagged_ones.py --bundle NAME=DIR [--bundle ...] [--run NAME=DIR ...] [--count N] [--out DIR]
+    python benchmarks/flagged_ones.py --bundle NAME=DIR [--bundle ...] [--run NAME=DIR ...] [--count N]
+        [--long-flags SHARE] [--out DIR]
 
 How a change to training's flagged 1s is chosen without the held-out hands of
 ``benchmarks/handwriting.py``: for each bundle (the int8 models of one training run), 1s with a
-flag drawn by the hand training draws (``Pen strokes (print)``, as the code draws it now, seeds no training
-picture uses; ``--long-flags``, default a third as conv2d trains, of them with a long flag) on the page's canvas with its pen, read as an upload, as many 7s of the same hand
+flag drawn by the hand training draws (``Pen strokes (print)``, as the code draws it now, seeds
+no training picture uses; ``--long-flags`` of them, default a third as conv2d trains, with a long
+flag) on the page's canvas with its pen, read as an upload, as many 7s of the same hand
 (what reading more flags as 1s may cost), and the MNIST validation accuracy of the float model
 that bundle was made from (its manifest's ``source``). ``--run`` adds a training run's float
 Keras model (a ``runs/<model>`` folder), for candidates compared before any export, such as a
@@ -146,7 +149,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"Measured on {one_line(report['machine'])}. Command: `{report['command']}`. "
         f"{report['count']:,} 1s with a flag drawn by the training hand ({TRAINING_HAND}, seed {SEED}; "
-        f"{share_words(report['long_flags'])} of the flags long) on the page's 280x280 canvas with its 18-pixel pen, read as an upload; the int8 model of each "
+        f"{share_words(report['long_flags'])} of the flags long) on the page's 280x280 canvas with its "
+        "18-pixel pen, read as an upload; the int8 model of each "
         "bundle, and the float model of each training run (rows marked float: before QAT and export). "
         "MNIST validation: the float model's accuracy on the 5,000 validation images, from the "
         "bundle's manifest or the run's record. Flag: the 1s drawn with a flag and no base. 7s: as many 7s "
