@@ -236,6 +236,9 @@ class RichExportProgress:
         if not console.is_terminal:
             console.print(message)
 
+    def note(self, message: str) -> None:
+        console.print(message, markup=False, highlight=False)
+
     def artifact_done(self, artifact) -> None:
         self.artifacts.append(artifact)
         v = artifact.validation

@@ -49,6 +49,9 @@ class ExportProgress:
 
     def step(self, message: str) -> None: ...
 
+    def note(self, message: str) -> None:
+        """Something the user should read after the export, not only while it runs."""
+
     def artifact_done(self, artifact: ExportedArtifact) -> None: ...
 
 
@@ -109,9 +112,24 @@ def export_models(
             )
         write_manifest(manifest, jobs, exported, staging, gates)
         publish(staging, bundle)
+        _warn_without_flash_figures(exported, progress)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return exported
+
+
+def _warn_without_flash_figures(exported: list[ExportedArtifact], progress: ExportProgress) -> None:
+    """A TFLM source's Cortex-M0+ flash size needs the Arm compiler; without it the manifest
+    records none, and a bundle committed so no longer matches one exported where it is installed."""
+    from mnist_edge import tflm
+
+    micro = [a.filename for a in exported if a.fmt.format == "tflm"]
+    missing = tflm.missing_arm_tools()
+    if micro and missing:
+        progress.note(
+            f"warning: {', '.join(missing)} not found: no Cortex-M0+ flash (.rodata) size recorded for "
+            f"{', '.join(micro)} (Debian: apt install gcc-arm-none-eabi)"
+        )
 
 
 def publishable_alone_hint(exported: list[ExportedArtifact]) -> str:

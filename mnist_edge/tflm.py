@@ -252,11 +252,19 @@ def bytes_of_c_source(text: str) -> bytes:
 # --- the compiler's word on flash ---------------------------------------------------------------
 
 
+ARM_TOOLS = ("arm-none-eabi-gcc", "arm-none-eabi-size")  # Debian's gcc-arm-none-eabi
+
+
+def missing_arm_tools() -> list[str]:
+    """Which of ``ARM_TOOLS`` are not on PATH (``rodata_bytes`` needs both)."""
+    return [tool for tool in ARM_TOOLS if shutil.which(tool) is None]
+
+
 def rodata_bytes(source: Path, cpu: str = "cortex-m0plus") -> int | None:
     """``.rodata`` bytes of ``source`` compiled for ``cpu`` by arm-none-eabi-gcc; None without it."""
-    gcc, size = shutil.which("arm-none-eabi-gcc"), shutil.which("arm-none-eabi-size")
-    if not (gcc and size):
+    if missing_arm_tools():
         return None
+    gcc, size = (shutil.which(tool) for tool in ARM_TOOLS)
     with tempfile.TemporaryDirectory() as tmp:
         obj = Path(tmp) / "model.o"
         subprocess.run(

@@ -489,3 +489,35 @@ def test_the_int8_export_is_the_same_bytes_whatever_the_process_did_before(tmp_p
     alone = (bundles["alone"] / "flat.int8.tflite").read_bytes()
     assert b"flat/quantize_layer_1/" in alone  # the name the published file carries
     assert alone == (bundles["pipeline"] / "flat.int8.tflite").read_bytes()
+
+
+def test_an_export_without_the_arm_compiler_says_the_flash_figure_is_missing(tmp_path, monkeypatch):
+    """Without arm-none-eabi-gcc the manifest records no Cortex-M0+ flash size for a TFLM
+    source; the export says so after it finishes, and says nothing when the tools are there."""
+    from types import SimpleNamespace
+
+    from mnist_edge.export import _warn_without_flash_figures
+
+    class Notes(ExportProgress):
+        def __init__(self):
+            self.notes = []
+
+        def note(self, message):
+            self.notes.append(message)
+
+    exported = [
+        SimpleNamespace(filename=f.filename("conv2d"), fmt=f) for f in select_formats("tflite", int8=True)
+    ]
+    micro = [SimpleNamespace(filename="conv2d.int8.tflm.c", fmt=SimpleNamespace(format="tflm"))]
+    monkeypatch.setenv("PATH", str(tmp_path))
+    for artifacts, expected in ((exported, 0), (exported + micro, 1)):
+        progress = Notes()
+        _warn_without_flash_figures(artifacts, progress)
+        assert len(progress.notes) == expected
+    assert "arm-none-eabi-gcc" in progress.notes[0] and "conv2d.int8.tflm.c" in progress.notes[0]
+    for tool in ("arm-none-eabi-gcc", "arm-none-eabi-size"):
+        (tmp_path / tool).write_text("#!/bin/sh\n")
+        (tmp_path / tool).chmod(0o755)
+    progress = Notes()
+    _warn_without_flash_figures(exported + micro, progress)
+    assert progress.notes == []
