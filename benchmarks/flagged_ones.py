@@ -1,21 +1,25 @@
 """Training candidates judged on validation data only: 1s with a flag and 7s in the training hand
-and in a second writer's, and MNIST.
+and in a second writer's, 1s whose flag meets the stem in other ways, and MNIST.
 
     python benchmarks/flagged_ones.py --bundle NAME=DIR [--bundle ...] [--run NAME=DIR ...] [--count N]
-        [--long-flags SHARE] [--out DIR]
+        [--long-flags SHARE] [--varied-flags SHARE] [--out DIR]
 
 How a change to training's flagged 1s is chosen without the held-out hands of
 ``benchmarks/handwriting.py``: for each bundle (the int8 models of one training run), 1s with a
 flag drawn by the hand training draws (``Pen strokes (print)``, as the code draws it now, seeds
-no training picture uses; ``--long-flags`` of them, default a third as conv2d trains, with a long
-flag) on the page's canvas with its pen, read as an upload, as many 7s of the same hand
-(what reading more flags as 1s may cost), and the MNIST validation accuracy of the float model
-that bundle was made from (its manifest's ``source``). ``--run`` adds a training run's float
-Keras model (a ``runs/<model>`` folder), for candidates compared before any export, such as a
-second training seed. A second hand checks what the training hand cannot: the simulated writer of
-the learning loop (``tests/writer.py``: 1s with a flag reaching more than half the height down,
-7s with a crossbar; a seed the loop does not use), whose pictures no training run draws. The held-out
-cursive hand is never drawn here.
+no training picture uses; ``--long-flags`` of them with a long flag, default a third, and
+``--varied-flags`` in one of ``FLAG_CONSTRUCTIONS``, default none, as both models train) on the
+page's canvas with its pen, read as an upload, as many 7s of the same hand (what reading more
+flags as 1s may cost), and the MNIST validation accuracy of the float model that bundle was made
+from (its manifest's ``source``). ``--run`` adds a training run's float Keras model (a
+``runs/<model>`` folder), for candidates compared before any export, such as a second training
+seed. A second hand checks what the training hand cannot: the simulated writer of the learning
+loop (``tests/writer.py``: 1s with a flag reaching more than half the height down, 7s with a
+crossbar; a seed the loop does not use), whose pictures no training run draws. A second table
+draws a third of ``--count`` flags in each way of joining flag and stem, one set each (the
+plain sharp or rounded corner, then each of ``FLAG_CONSTRUCTIONS``), and as many 9s and 4s of the
+training hand (what reading hooked flags as 1s may cost). The held-out cursive hand is never
+drawn here.
 
 Writes ``flagged-ones-validation.json`` and ``.md`` into ``--out`` (default
 ``benchmarks/results``). Bad options or bundles exit 2 with one line.
@@ -29,6 +33,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 
@@ -42,6 +47,7 @@ from mnist_edge_runtime.machine import describe_machine, one_line  # noqa: E402
 from writer import writer_digits  # noqa: E402
 
 from mnist_edge import handwriting as hw  # noqa: E402
+from mnist_edge.handwriting import strokes  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 TRAINING_HAND = "Pen strokes (print)"
@@ -91,16 +97,18 @@ def open_runs(specs: list[str]) -> dict[str, FloatRun]:
     return runs
 
 
-def measure(bundles: list[str], runs: list[str], count: int, long_flags: float) -> dict:
+def measure(bundles: list[str], runs: list[str], count: int, long_flags: float, varied_flags: float) -> dict:
     models = {**open_bundles(bundles), **open_runs(runs)}  # a bad folder is refused before drawing
-    ones = hw.draw_digits(count, SEED, (TRAINING_HAND,), variants=hw.FLAGGED_ONES, long_flags=long_flags)
+    hand = {"long_flags": long_flags, "varied_flags": varied_flags}
+    ones = hw.draw_digits(count, SEED, (TRAINING_HAND,), variants=hw.FLAGGED_ONES, **hand)
     # The price of reading more flags as 1s: 7s (plain, crossbar, curved stem) of the same hand
     # read as 1.
-    sevens = hw.draw_digits(count, SEED + 1, (TRAINING_HAND,), variants=SEVENS, long_flags=long_flags)
+    sevens = hw.draw_digits(count, SEED + 1, (TRAINING_HAND,), variants=SEVENS, **hand)
     images = read_all([page_png(d.image) for d in ones])
     seven_images = read_all([page_png(d.image) for d in sevens])
     writer = writer_digits(count, WRITER_SEED)  # 1s and 7s in turn
     writer_images = read_all([png for _, png in writer])
+    joins = joined_sets(max(1, count // 3), long_flags)
     rows = {}
     for column, classifier in models.items():
         predictions = judged(classifier, images)
@@ -128,8 +136,49 @@ def measure(bundles: list[str], runs: list[str], count: int, long_flags: float) 
             }
             for digit in (1, 7)
         }
+        row["joins"] = {}
+        for name, (digit, pictures) in joins.items():
+            got = [p.digit for p in judged(classifier, pictures)]
+            row["joins"][name] = {
+                "digit": digit,
+                "pictures": len(got),
+                "accuracy": share(g == digit for g in got),
+                "read_as": dict(Counter(str(g) for g in got).most_common()),
+            }
         rows[column] = row
     return rows
+
+
+JOINS = ("plain", *hw.FLAG_CONSTRUCTIONS)
+
+
+def joined_sets(count: int, long_flags: float) -> dict[str, tuple[int, np.ndarray]]:
+    """``count`` 1s with a flag (no base) for each way of joining flag and stem, each set in one
+    way only, and as many 9s and 4s: name -> (digit, pictures read as uploads)."""
+    sets = {}
+    for offset, name in enumerate(JOINS, start=10):
+        if name == "plain":  # the sharp or rounded corner every flag had before the constructions
+            drawn = hw.draw_digits(
+                count, SEED + offset, (TRAINING_HAND,), variants=((1, "flag"),), long_flags=long_flags
+            )
+        else:  # every flag in this one construction: the drawing code picks among the names listed
+            with mock.patch.object(strokes, "FLAG_CONSTRUCTIONS", (name,)):
+                drawn = hw.draw_digits(
+                    count,
+                    SEED + offset,
+                    (TRAINING_HAND,),
+                    variants=((1, "flag"),),
+                    long_flags=long_flags,
+                    varied_flags=1.0,
+                )
+        sets[name] = (1, read_all([page_png(d.image) for d in drawn]))
+    for offset, digit in ((20, 9), (21, 4)):
+        variants = tuple((digit, v) for v in hw.VARIANTS[digit])
+        drawn = hw.draw_digits(
+            count, SEED + offset, (TRAINING_HAND,), variants=variants, long_flags=long_flags
+        )
+        sets[f"{digit}s"] = (digit, read_all([page_png(d.image) for d in drawn]))
+    return sets
 
 
 def pct(value: float | None, digits: int = 1) -> str:
@@ -142,14 +191,16 @@ def misread(counts: dict, digit: int) -> str:
 
 
 def share_words(share: float) -> str:
-    return {0.0: "none", 1 / 3: "a third"}.get(share, f"{share:.0%}")
+    return {0.0: "none", 1 / 3: "a third", 0.5: "half"}.get(share, f"{share:.0%}")
 
 
 def markdown(report: dict) -> str:
+    varied = report.get("varied_flags", 0.0)
+    varied = f", {share_words(varied)} joined to the stem in one of the other constructions" if varied else ""
     lines = [
         f"Measured on {one_line(report['machine'])}. Command: `{report['command']}`. "
         f"{report['count']:,} 1s with a flag drawn by the training hand ({TRAINING_HAND}, seed {SEED}; "
-        f"{share_words(report['long_flags'])} of the flags long) on the page's 280x280 canvas with its "
+        f"{share_words(report['long_flags'])} of the flags long{varied}) on the page's 280x280 canvas with its "
         "18-pixel pen, read as an upload; the int8 model of each "
         "bundle, and the float model of each training run (rows marked float: before QAT and export). "
         "MNIST validation: the float model's accuracy on the 5,000 validation images, from the "
@@ -169,6 +220,29 @@ def markdown(report: dict) -> str:
             f"| {pct(flag['accuracy'])} | {pct(based['accuracy'])} | {misread(flag, 1)} "
             f"| {pct(row['sevens']['accuracy'])} | {pct(row['sevens']['read_as_1'])} "
             f"| {pct(writer['1']['accuracy'])} | {misread(writer['1'], 1)} | {pct(writer['7']['accuracy'])} |"
+        )
+    first = next(iter(report["rows"].values()))["joins"]
+    lines += [
+        "",
+        f"Flags joined to the stem in one way per set ({first['plain']['pictures']:,} 1s with a flag and no "
+        f"base each, seeds {SEED + 10}-{SEED + 10 + len(JOINS) - 1}; plain: the sharp or rounded corner, the others "
+        "`handwriting.FLAG_CONSTRUCTIONS`), and as many 9s and 4s of the same hand (seeds "
+        f"{SEED + 20}, {SEED + 21}; every variant), read the same way. Mean: of the four constructions.",
+        "",
+        "| model, bundle | " + " | ".join(JOINS) + " | mean | read as (all sets of 1s) | 9s | 4s |",
+        "| --- | " + "---: | " * (len(JOINS) + 1) + "--- | ---: | ---: |",
+    ]
+    for column, row in report["rows"].items():
+        joins = row["joins"]
+        misreads = Counter()
+        for name in JOINS:
+            misreads.update({k: v for k, v in joins[name]["read_as"].items() if k != "1"})
+        mean = sum(joins[name]["accuracy"] for name in JOINS[1:]) / len(JOINS[1:])
+        lines.append(
+            f"| {column} | "
+            + " | ".join(pct(joins[name]["accuracy"]) for name in JOINS)
+            + f" | {pct(mean)} | {', '.join(f'{k}: {v}' for k, v in misreads.most_common()) or '-'} "
+            f"| {pct(joins['9s']['accuracy'])} | {pct(joins['4s']['accuracy'])} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -199,17 +273,26 @@ def main() -> int:
         help="the share of the training hand's flags drawn long, 0 to 1 (default 1/3, as conv2d trains)",
     )
     parser.add_argument(
+        "--varied-flags",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="the share of the training hand's flags joined to the stem in one of the other "
+        "constructions, 0 to 1 (default 0, as both models train)",
+    )
+    parser.add_argument(
         "--out", type=Path, default=RESULTS, help="results folder (default: benchmarks/results)"
     )
     args = parser.parse_args()
-    if not 0 <= args.long_flags <= 1:
-        parser.error(f"--long-flags: a share from 0 to 1, not {args.long_flags}")
+    for option in ("long_flags", "varied_flags"):
+        if not 0 <= getattr(args, option) <= 1:  # nan too
+            parser.error(f"--{option.replace('_', '-')}: a share from 0 to 1, not {getattr(args, option)}")
     if args.count > MAX_COUNT:
         parser.error(f"--count: at most {MAX_COUNT:,}")
     started = time.perf_counter()
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        rows = measure(args.bundle, args.run, args.count, args.long_flags)
+        rows = measure(args.bundle, args.run, args.count, args.long_flags, args.varied_flags)
     except (RuntimeInputError, OSError) as exc:
         print(f"flagged_ones.py: {exc}", file=sys.stderr)
         return 2
@@ -220,11 +303,14 @@ def main() -> int:
         command += f" --count {args.count}"
     if args.long_flags != hw.LONG_FLAG_SHARE:
         command += f" --long-flags {args.long_flags}"
+    if args.varied_flags:
+        command += f" --varied-flags {args.varied_flags}"
     report = {
         "command": command,
         "machine": describe_machine(),
         "count": args.count,
         "long_flags": args.long_flags,
+        "varied_flags": args.varied_flags,
         "rows": rows,
         "seconds": round(time.perf_counter() - started, 1),
     }

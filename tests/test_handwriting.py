@@ -136,7 +136,7 @@ def test_print_flags_vary_as_written_but_never_lie_level_like_a_sevens_bar(seed)
     angles, drops, bows = [], [], []
     for _ in range(400):
         top, bottom = (0.35, 0.0), (0.35, 1.0)
-        stroke = _flagged_stem(_Jitter(rng, 0.0), top, bottom)
+        (stroke,) = _flagged_stem(_Jitter(rng, 0.0), top, bottom)
         start = stroke[0]
         assert start[0] < top[0] and np.allclose(stroke[-1], bottom)
         angles.append(np.degrees(np.arctan2(start[1] - top[1], top[0] - start[0])))
@@ -162,7 +162,7 @@ def test_long_flags_reach_far_and_steep_and_only_when_asked(seed):
 
     def flags(long_flags: float) -> np.ndarray:
         jitter = _Jitter(np.random.default_rng(seed), 0.0, long_flags)
-        return np.array([_flagged_stem(jitter, top, bottom)[0] for _ in range(600)])
+        return np.array([_flagged_stem(jitter, top, bottom)[0][0] for _ in range(600)])
 
     starts = flags(1 / 3)
     reach, drop = top[0] - starts[:, 0], starts[:, 1] - top[1]
@@ -184,3 +184,51 @@ def test_long_flags_reach_the_drawings_only_when_asked():
 
     assert width_for_height(1.0) > width_for_height(0.0) + 0.1
     assert width_for_height(None) == width_for_height(0.0)
+
+
+def test_flag_constructions_join_flag_and_stem_their_own_way_and_only_when_asked():
+    """``varied_flags`` draws that share of the flags in one of ``FLAG_CONSTRUCTIONS``, each its
+    own way (the stem bowed, the flag a stroke of its own, a hook where the pen lands, an arch
+    over the top), and never draws without: the default pictures stay what they were."""
+    from unittest import mock
+
+    from mnist_edge.handwriting import strokes
+
+    top, bottom = (0.35, 0.0), (0.35, 1.0)
+
+    def drawn(name: str) -> list[list[np.ndarray]]:
+        with mock.patch.object(strokes, "FLAG_CONSTRUCTIONS", (name,)):
+            jitter = strokes._Jitter(np.random.default_rng(0), 0.0, 0.0, 1.0)
+            return [strokes._flagged_stem(jitter, top, bottom) for _ in range(200)]
+
+    def stray_halfway(stroke: np.ndarray) -> float:  # 0.6 down: below any flag (0.45 at most)
+        return abs(stroke[np.argmin(abs(stroke[:, 1] - 0.6)), 0] - top[0])
+
+    for name in hw.FLAG_CONSTRUCTIONS:
+        for found in drawn(name):
+            assert found[0][0][0] < top[0] and np.allclose(found[-1][-1], bottom), name
+            assert len(found) == (2 if name == "lifted flag" else 1), name
+    assert min(stray_halfway(s) for (s,) in drawn("bowed stem")) > 0.025
+    assert all(abs(np.hypot(*np.subtract(flag[-1], top))) < 0.07 for flag, _ in drawn("lifted flag"))
+
+    # The arch carries on past the flag before it turns down: often over the corner, where a
+    # plain flag never goes (the rounded corner cuts inside it).
+    def beyond_corner(stroke: np.ndarray) -> float:
+        return max(stroke[:, 0].max() - top[0], top[1] - stroke[:, 1].min())
+
+    assert np.mean([beyond_corner(s) > 0.01 for (s,) in drawn("arched top")]) > 0.4
+    # The hook: an arc of 160 degrees in about 8-degree steps; its first 19 points turn through
+    # more than 135 of them.
+    for (s,) in drawn("curled start"):
+        headings = np.unwrap(np.arctan2(*np.diff(s[:19], axis=0).T[::-1]))
+        assert abs(np.degrees(headings[-1] - headings[0])) > 135
+    plain = [
+        strokes._flagged_stem(strokes._Jitter(np.random.default_rng(0), 0.0), top, bottom) for _ in range(200)
+    ]
+    assert max(stray_halfway(s) for (s,) in plain) < 1e-9
+    assert max(beyond_corner(s) for (s,) in plain) < 0.005
+    default = hw.draw_digits(30, 4, ("Pen strokes (print)",), variants=hw.FLAGGED_ONES)
+    none = hw.draw_digits(30, 4, ("Pen strokes (print)",), variants=hw.FLAGGED_ONES, varied_flags=0.0)
+    varied = hw.draw_digits(30, 4, ("Pen strokes (print)",), variants=hw.FLAGGED_ONES, varied_flags=1.0)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(default, none, strict=True))
+    assert not all(np.array_equal(a.image, b.image) for a, b in zip(default, varied, strict=True))

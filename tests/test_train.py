@@ -96,16 +96,20 @@ def test_resume_from_a_damaged_checkpoint_state_is_a_clear_error(tmp_path, small
 
 
 def test_a_record_from_before_long_flags_reads_as_the_run_it_was():
-    """A run record written before ``long_flag_share`` existed trained without long flags: flat's
-    still matches flat's defaults (no retraining, its checkpoint resumes), conv2d's does not, and
-    fine-tuning such a conv2d keeps the recipe it was trained with."""
+    """A run record written before ``long_flag_share`` and ``varied_flag_share`` existed trained
+    without them: flat's still matches flat's defaults (no retraining, its checkpoint resumes),
+    conv2d's does not, and fine-tuning such a conv2d keeps the recipe it was trained with."""
     from mnist_edge.train import config_record, fine_tune_config, recorded_config
 
+    added = ("long_flag_share", "varied_flag_share")
     for model, matches in (("flat", True), ("conv2d", False)):
         old = config_record(default_config(model))
-        del old["long_flag_share"]
+        for name in added:
+            del old[name]
         assert (recorded_config(old) == config_record(default_config(model))) is matches
     old = config_record(default_config("conv2d"))
-    del old["long_flag_share"]
-    assert fine_tune_config("conv2d", [], old).long_flag_share == 0.0
+    for name in added:
+        del old[name]
+    tuned = fine_tune_config("conv2d", [], old)
+    assert tuned.long_flag_share == tuned.varied_flag_share == 0.0
     assert default_config("conv2d").long_flag_share > 0

@@ -12,8 +12,8 @@ or read beyond matplotlib's own copy (``matplotlib.get_data_path()``).
 Families are font families (each with its upright and italic files) and the two procedural
 hands. ``TRAIN_FAMILIES`` and ``HELD_OUT_FAMILIES`` split them so that a benchmark can measure
 styles no training picture had; docs/input-forms.md ("Handwriting beyond MNIST") says why this
-split. Pictures depend only on (count, seed, families, long_flags) and the matplotlib (FreeType) and Pillow
-versions: glyphs are rendered unhinted, and coordinates are rounded to 1/16 pixel before Pillow
+split. Pictures depend only on (count, seed, families, long_flags, varied_flags) and the matplotlib
+(FreeType) and Pillow versions: glyphs are rendered unhinted, and coordinates are rounded to 1/16 pixel before Pillow
 draws them so that the last bits of a sine on one CPU or another change nothing.
 
 The modules: ``glyphs`` (font glyphs traced into strokes), ``strokes`` (procedural pen strokes),
@@ -49,6 +49,7 @@ from mnist_edge.handwriting.sampling import (
 )
 from mnist_edge.handwriting.strokes import (
     _PRINT,
+    FLAG_CONSTRUCTIONS,
     FLAGGED_ONES,
     LONG_FLAG_SHARE,
     SHAPES,
@@ -58,6 +59,7 @@ from mnist_edge.handwriting.strokes import (
 
 __all__ = [
     "DIGIT_LIKE_LETTERS",
+    "FLAG_CONSTRUCTIONS",
     "FLAGGED_ONES",
     "FONT_FAMILIES",
     "GLYPH_EM",
@@ -105,7 +107,7 @@ HELD_OUT_FAMILIES: tuple[str, ...] = (
 
 
 def render_digits(
-    count: int, seed: int, families: tuple[str, ...], long_flags: float = 0.0
+    count: int, seed: int, families: tuple[str, ...], long_flags: float = 0.0, varied_flags: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
     """``count`` digits drawn with a pen in ``families``, read by the runtime: (count, 28, 28) uint8
     MNIST-form images (bright ink on black) and their int64 labels 0-9.
@@ -113,19 +115,26 @@ def render_digits(
     Each is drawn on a 128-pixel canvas with a pen of 8-30 pixels on the page's scale, slanted,
     rotated, stretched and elastically distorted, then read by ``read_digit``; a picture it
     cannot read is dropped and another drawn in its place. ``long_flags``: the share of the print
-    hand's flagged 1s drawn with a long, steep flag (0: none, as flat trains).
+    hand's flagged 1s drawn with a long, steep flag; ``varied_flags``: the share drawn in one of
+    ``FLAG_CONSTRUCTIONS`` (0: none, as flat trains).
     """
     _check(count, families)
     rng = np.random.default_rng(seed)
     drawings = _digit_drawings(
-        rng, families, SIDE, None, extra_flagged_ones=EXTRA_FLAGGED_ONES, long_flags=long_flags
+        rng,
+        families,
+        SIDE,
+        None,
+        extra_flagged_ones=EXTRA_FLAGGED_ONES,
+        long_flags=long_flags,
+        varied_flags=varied_flags,
     )
     images, labels = _read_all(drawings, count)
     return images, np.array(labels, np.int64)
 
 
 def render_non_digits(
-    count: int, seed: int, families: tuple[str, ...], long_flags: float = 0.0
+    count: int, seed: int, families: tuple[str, ...], long_flags: float = 0.0, varied_flags: float = 0.0
 ) -> np.ndarray:
     """``count`` pictures of things that are not digits, drawn and read as ``render_digits``
     draws and reads digits: (count, 28, 28) uint8.
@@ -133,12 +142,15 @@ def render_non_digits(
     Letters of the font families among ``families`` (none of ``DIGIT_LIKE_LETTERS``), shapes
     (``SHAPES``), scribbles, fragments of digits (20-40% of their strokes' length, never of a 1,
     a line, a shallow arc or a closed loop: those read as 1 and 0) and two digits side by side, mixed as
-    ``NON_DIGIT_KINDS`` says. ``long_flags`` as for ``render_digits`` (the print hand's 1s beside
-    another digit).
+    ``NON_DIGIT_KINDS`` says. ``long_flags`` and ``varied_flags`` as for ``render_digits`` (the
+    print hand's 1s beside another digit).
     """
     _check(count, families)
     rng = np.random.default_rng(seed)
-    images, _ = _read_all(_non_digit_drawings(rng, families, SIDE, None, long_flags=long_flags), count)
+    drawings = _non_digit_drawings(
+        rng, families, SIDE, None, long_flags=long_flags, varied_flags=varied_flags
+    )
+    images, _ = _read_all(drawings, count)
     return images
 
 
@@ -150,11 +162,12 @@ def draw_digits(
     pen: float | None = PAGE_PEN,
     variants: tuple[tuple[int, str], ...] | None = None,
     long_flags: float = 0.0,
+    varied_flags: float = 0.0,
 ) -> list[Drawing]:
     """Digits as drawn on a canvas of ``side`` pixels with a round pen ``pen`` pixels wide (None:
     8-30 pixels on the page's scale), before any reading. ``variants`` keeps only the procedural
     (digit, variant) pairs named, e.g. ``FLAGGED_ONES`` (then only the pen-stroke hands among
-    ``families`` draw). ``long_flags`` as for ``render_digits``."""
+    ``families`` draw). ``long_flags`` and ``varied_flags`` as for ``render_digits``."""
     _check(count, families)
     if variants is not None:
         unknown = [v for v in variants if v not in _PRINT]
@@ -164,7 +177,9 @@ def draw_digits(
         if not families:
             raise ValueError("variants are drawn by the pen-stroke hands only; none is among the families")
     rng = np.random.default_rng(seed)
-    drawings = _digit_drawings(rng, families, side, pen, variants, long_flags=long_flags)
+    drawings = _digit_drawings(
+        rng, families, side, pen, variants, long_flags=long_flags, varied_flags=varied_flags
+    )
     return [next(drawings) for _ in range(count)]
 
 
@@ -176,9 +191,12 @@ def draw_non_digits(
     pen: float | None = PAGE_PEN,
     kinds: tuple[str, ...] | None = None,
     long_flags: float = 0.0,
+    varied_flags: float = 0.0,
 ) -> list[Drawing]:
     """Non-digits as ``draw_digits`` draws digits; ``kinds`` keeps only those kinds."""
     _check(count, families)
     rng = np.random.default_rng(seed)
-    drawings = _non_digit_drawings(rng, families, side, pen, kinds, long_flags=long_flags)
+    drawings = _non_digit_drawings(
+        rng, families, side, pen, kinds, long_flags=long_flags, varied_flags=varied_flags
+    )
     return [next(drawings) for _ in range(count)]

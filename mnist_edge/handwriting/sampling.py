@@ -75,9 +75,11 @@ def _digit_strokes(
     family: str,
     variants: tuple[tuple[int, str], ...] | None = None,
     long_flags: float = 0.0,
+    varied_flags: float = 0.0,
 ) -> tuple[list[np.ndarray], int, str]:
-    """Strokes (unit size, centred), label and variant of one digit in ``family``; ``long_flags``:
-    the share of the print hand's flags drawn long (``strokes.LONG_FLAG_SHARE``)."""
+    """Strokes (unit size, centred), label and variant of one digit in ``family``; ``long_flags``
+    and ``varied_flags``: the shares of the print hand's flags drawn long and in one of
+    ``strokes.FLAG_CONSTRUCTIONS``."""
     if family in FONT_FAMILIES:
         files = FONT_FAMILIES[family]
         digit = int(rng.integers(10))
@@ -91,7 +93,9 @@ def _digit_strokes(
     hand = STROKE_HANDS[family]
     build = _PRINT if hand == "print" else _CURSIVE
     return (
-        _normalized(build[digit, variant](_Jitter(rng, 0.02 if hand == "print" else 0.035, long_flags))),
+        _normalized(
+            build[digit, variant](_Jitter(rng, 0.02 if hand == "print" else 0.035, long_flags, varied_flags))
+        ),
         digit,
         variant,
     )
@@ -105,6 +109,7 @@ def _digit_drawings(
     variants: tuple[tuple[int, str], ...] | None = None,
     extra_flagged_ones: float = 0.0,
     long_flags: float = 0.0,
+    varied_flags: float = 0.0,
 ) -> Iterator[Drawing]:
     """``extra_flagged_ones``: the share of the pen-stroke hands' digits drawn as a flagged 1
     instead of any digit and variant (training's; 0 draws every digit equally often)."""
@@ -118,7 +123,9 @@ def _digit_drawings(
             and variants is None
             and rng.random() < extra_flagged_ones
         )
-        strokes, label, variant = _digit_strokes(rng, family, FLAGGED_ONES if extra else variants, long_flags)
+        strokes, label, variant = _digit_strokes(
+            rng, family, FLAGGED_ONES if extra else variants, long_flags, varied_flags
+        )
         yield Drawing(_pen_drawing(rng, strokes, side, pen), label, family, "digit", variant)
 
 
@@ -129,6 +136,7 @@ def _non_digit_drawings(
     pen: float | None,
     kinds: tuple[str, ...] | None = None,
     long_flags: float = 0.0,
+    varied_flags: float = 0.0,
 ) -> Iterator[Drawing]:
     fonts, hands = _split(families)
     names = [k for k in NON_DIGIT_KINDS if (kinds is None or k in kinds) and (k != "letter" or fonts)]
@@ -154,23 +162,25 @@ def _non_digit_drawings(
             strokes = _normalized(_scribble(rng))
         elif kind == "fragment":
             family = _pick_family(rng, fonts, hands)
-            strokes, variant = _fragment(rng, family, long_flags)
+            strokes, variant = _fragment(rng, family, long_flags, varied_flags)
         else:  # two digits side by side, in one hand
             family = _pick_family(rng, fonts, hands)
-            first, a, _ = _digit_strokes(rng, family, long_flags=long_flags)
-            second, b, _ = _digit_strokes(rng, family, long_flags=long_flags)
+            first, a, _ = _digit_strokes(rng, family, None, long_flags, varied_flags)
+            second, b, _ = _digit_strokes(rng, family, None, long_flags, varied_flags)
             variant = f"{a}{b}"
             strokes = _side_by_side(rng, first, second)
             aspect = 0.1
         yield Drawing(_pen_drawing(rng, strokes, side, pen, aspect=aspect), -1, family, kind, variant)
 
 
-def _fragment(rng: np.random.Generator, family: str, long_flags: float = 0.0) -> tuple[list[np.ndarray], str]:
+def _fragment(
+    rng: np.random.Generator, family: str, long_flags: float = 0.0, varied_flags: float = 0.0
+) -> tuple[list[np.ndarray], str]:
     """20-40% of a digit's strokes by length, in one run, that reads as neither a 1 or a 7 (a
     line, a shallow arc, a straight stroke with a hook or a bar) nor a 0 (a closed loop). Never a
     piece of a 1: every piece of it is a 1 or a dash."""
     while True:
-        strokes, digit, _ = _digit_strokes(rng, family, long_flags=long_flags)
+        strokes, digit, _ = _digit_strokes(rng, family, None, long_flags, varied_flags)
         if digit == 1:
             continue
         for _ in range(4):

@@ -48,11 +48,14 @@ SHAPES = (
 
 
 class _Jitter:
-    """Random nudges of key coordinates, in drawing heights; ``long_flags``: the share of a print
-    hand's flagged 1s drawn with a long flag (``LONG_FLAG_SHARE``)."""
+    """Random nudges of key coordinates, in drawing heights; ``long_flags`` and ``varied_flags``:
+    the shares of a print hand's flagged 1s drawn with a long flag (``LONG_FLAG_SHARE``) and in
+    one of ``FLAG_CONSTRUCTIONS``."""
 
-    def __init__(self, rng: np.random.Generator, scale: float, long_flags: float = 0.0):
-        self.rng, self.scale, self.long_flags = rng, scale, long_flags
+    def __init__(
+        self, rng: np.random.Generator, scale: float, long_flags: float = 0.0, varied_flags: float = 0.0
+    ):
+        self.rng, self.scale, self.long_flags, self.varied_flags = rng, scale, long_flags, varied_flags
 
     def __call__(self, value: float, scale: float = 1.0) -> float:
         return value + float(self.rng.normal(0, self.scale * scale))
@@ -112,13 +115,17 @@ def _bent(start: tuple[float, float], stop: tuple[float, float], bend: float) ->
     return (1 - t) ** 2 * a + 2 * (1 - t) * t * control + t**2 * b
 
 
-def _flagged_stem(j: _Jitter, top: tuple[float, float], bottom: tuple[float, float]) -> np.ndarray:
-    """A 1's flag and stem in one stroke, as people write the flag: short and steep or long and
-    low (reaching up to 0.45 of the height down and a third of it to the left, its chord never
-    flatter than 19.8 degrees, a slope of 0.36: a long level flag is a 7's bar), or, for
-    ``j.long_flags`` of them, long and steep (``LONG_FLAG_MIN_SLOPE``); straight or bowed either
-    way, meeting the stem in a sharp corner or a rounded one."""
-    # No draw without long flags: the pictures of a hand without them stay what they were.
+def _flagged_stem(j: _Jitter, top: tuple[float, float], bottom: tuple[float, float]) -> list[np.ndarray]:
+    """A 1's flag and stem, as people write the flag: short and steep or long and low (reaching up
+    to 0.45 of the height down and a third of it to the left, its chord never flatter than 19.8
+    degrees, a slope of 0.36: a long level flag is a 7's bar), or, for ``j.long_flags`` of them,
+    long and steep (``LONG_FLAG_MIN_SLOPE``); straight or bowed either way. In one stroke meeting
+    the stem in a sharp corner or a rounded one or, for ``j.varied_flags`` of them, in one of
+    ``FLAG_CONSTRUCTIONS``."""
+    # No draw without long or varied flags: the pictures of a hand without them stay what they were.
+    construction = None
+    if j.varied_flags and j.uniform(0, 1) < j.varied_flags:
+        construction = FLAG_CONSTRUCTIONS[int(j.rng.integers(len(FLAG_CONSTRUCTIONS)))]
     if j.long_flags and j.uniform(0, 1) < j.long_flags:
         left = j.uniform(0.3, 0.5)
         start = (top[0] - left, top[1] + j.uniform(LONG_FLAG_MIN_SLOPE * left, 0.65))
@@ -126,17 +133,80 @@ def _flagged_stem(j: _Jitter, top: tuple[float, float], bottom: tuple[float, flo
         left = j.uniform(0.12, 0.32)
         start = (top[0] - left, top[1] + j.uniform(max(0.06, FLAG_MIN_SLOPE * left), 0.45))
     flag = _bent(start, top, j.uniform(-0.2, 0.2))
+    if construction is not None:
+        return _CONSTRUCTED[construction](j, start, flag, top, bottom)
     if j.uniform(0, 1) < 0.5:
-        return _joined(flag, _line(top, bottom)[1:])
+        return [_joined(flag, _line(top, bottom)[1:])]
     # A rounded top: the pen leaves the flag before the corner and joins the stem below it.
     radius = j.uniform(0.04, 0.12)
-    down = np.subtract(bottom, top) / np.hypot(*np.subtract(bottom, top))
-    along = np.cumsum(np.r_[0, np.hypot(*np.diff(flag, axis=0).T)])
-    leave = flag[along <= along[-1] - radius]
-    join = np.array(top) + radius * down
+    leave, join = _leave(flag, radius), _below(top, bottom, radius)
     t = np.linspace(0, 1, 8)[1:-1, None]
     corner = (1 - t) ** 2 * leave[-1] + 2 * (1 - t) * t * np.array(top) + t**2 * join
-    return _joined(leave, corner, _line(tuple(join), bottom))
+    return [_joined(leave, corner, _line(tuple(join), bottom))]
+
+
+def _leave(flag: np.ndarray, before: float) -> np.ndarray:
+    """The flag up to ``before`` (in heights, along it) short of its end."""
+    along = np.cumsum(np.r_[0, np.hypot(*np.diff(flag, axis=0).T)])
+    return flag[along <= along[-1] - before]
+
+
+def _down(top: tuple[float, float], bottom: tuple[float, float]) -> np.ndarray:
+    """The unit vector down the stem."""
+    return np.subtract(bottom, top) / np.hypot(*np.subtract(bottom, top))
+
+
+def _below(top: tuple[float, float], bottom: tuple[float, float], distance: float) -> np.ndarray:
+    """The point ``distance`` down the stem from ``top``."""
+    return np.array(top) + distance * _down(top, bottom)
+
+
+# Other ways people join a 1's flag and stem: the stem bowed, the flag a stroke of its own
+# (stopping short of the stem or crossing it), a small hook where the pen lands, the pen carrying
+# on past the flag and turning down into the stem. benchmarks/flagged_ones.py measures each; no
+# model trains on them (``TrainConfig.varied_flag_share`` 0: a candidate with half its flags so
+# drawn missed its bar, docs/training.md, "Flagged 1s, compared on validation").
+def _bowed_stem(j: _Jitter, start, flag, top, bottom) -> list[np.ndarray]:
+    side = 1 if j.uniform(0, 1) < 0.5 else -1
+    return [_joined(flag, _bent(top, bottom, side * j.uniform(0.06, 0.14))[1:])]
+
+
+def _lifted_flag(j: _Jitter, start, flag, top, bottom) -> list[np.ndarray]:
+    # The flag drawn anew to where the pen lifts: up to 0.06 short of the top or 0.04 past it.
+    ahead = np.subtract(top, start) / np.hypot(*np.subtract(top, start))
+    tip = np.array(top) + j.uniform(-0.06, 0.04) * ahead
+    return [_bent(start, tuple(tip), j.uniform(-0.2, 0.2)), _line(top, bottom)]
+
+
+def _curled_start(j: _Jitter, start, flag, top, bottom) -> list[np.ndarray]:
+    # A 160-degree arc of radius 0.04-0.09 that ends where the flag starts.
+    radius, turn = j.uniform(0.04, 0.09), j.uniform(60, 140)
+    hook = _arc(start[0] + radius, start[1], radius, radius, turn + 180, turn + 340)[::-1]
+    hook = hook - hook[-1] + np.array(start)
+    return [_joined(hook, flag[1:], _line(top, bottom)[1:])]
+
+
+def _arched_top(j: _Jitter, start, flag, top, bottom) -> list[np.ndarray]:
+    # The pen leaves the flag 0.03-0.08 before the top, carries on along it and turns down onto
+    # the stem 0.08-0.2 below the top (a cubic Bezier curve): over the corner about half the time,
+    # a smooth turn otherwise.
+    leave = _leave(flag, j.uniform(0.03, 0.08))
+    heading = (leave[-1] - leave[-2]) / np.hypot(*(leave[-1] - leave[-2]))
+    join = _below(top, bottom, j.uniform(0.08, 0.2))
+    lift = j.uniform(0.08, 0.2)
+    p0, p1, p2, p3 = leave[-1], leave[-1] + lift * heading, join - lift * _down(top, bottom), join
+    t = np.linspace(0, 1, 12)[1:, None]
+    arch = (1 - t) ** 3 * p0 + 3 * (1 - t) ** 2 * t * p1 + 3 * (1 - t) * t**2 * p2 + t**3 * p3
+    return [_joined(leave, arch, _line(tuple(join), bottom)[1:])]
+
+
+_CONSTRUCTED = {
+    "bowed stem": _bowed_stem,
+    "lifted flag": _lifted_flag,
+    "curled start": _curled_start,
+    "arched top": _arched_top,
+}
+FLAG_CONSTRUCTIONS: tuple[str, ...] = tuple(_CONSTRUCTED)
 
 
 def _print_digits() -> dict[tuple[int, str], object]:
@@ -150,7 +220,7 @@ def _print_digits() -> dict[tuple[int, str], object]:
         top, bottom = j.point(0.35, 0.0), (j(0.35), 1.0)
         strokes = [_line(top, bottom)]
         if flag:
-            strokes = [_flagged_stem(j, top, bottom)]
+            strokes = _flagged_stem(j, top, bottom)
         if base:
             half, off_centre = j.uniform(0.1, 0.28), j.uniform(-0.08, 0.08)
             middle = bottom[0] + off_centre
