@@ -174,9 +174,7 @@ def joined_sets(count: int, long_flags: float) -> dict[str, tuple[int, np.ndarra
         sets[name] = (1, read_all([page_png(d.image) for d in drawn]))
     for offset, digit in ((20, 9), (21, 4)):
         variants = tuple((digit, v) for v in hw.VARIANTS[digit])
-        drawn = hw.draw_digits(
-            count, SEED + offset, (TRAINING_HAND,), variants=variants, long_flags=long_flags
-        )
+        drawn = hw.draw_digits(count, SEED + offset, (TRAINING_HAND,), variants=variants)
         sets[f"{digit}s"] = (digit, read_all([page_png(d.image) for d in drawn]))
     return sets
 

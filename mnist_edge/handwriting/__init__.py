@@ -12,9 +12,10 @@ or read beyond matplotlib's own copy (``matplotlib.get_data_path()``).
 Families are font families (each with its upright and italic files) and the two procedural
 hands. ``TRAIN_FAMILIES`` and ``HELD_OUT_FAMILIES`` split them so that a benchmark can measure
 styles no training picture had; docs/input-forms.md ("Handwriting beyond MNIST") says why this
-split. Pictures depend only on (count, seed, families, long_flags, varied_flags) and the matplotlib
-(FreeType) and Pillow versions: glyphs are rendered unhinted, and coordinates are rounded to 1/16 pixel before Pillow
-draws them so that the last bits of a sine on one CPU or another change nothing.
+split. Pictures depend only on (count, seed, families, long_flags, varied_flags) and the
+matplotlib (FreeType) and Pillow versions: glyphs are rendered unhinted, and coordinates are
+rounded to 1/16 pixel before Pillow draws them so that the last bits of a sine on one CPU or
+another change nothing.
 
 The modules: ``glyphs`` (font glyphs traced into strokes), ``strokes`` (procedural pen strokes),
 ``pen`` (posing, drawing with a round pen, reading) and ``sampling`` (what each picture shows).

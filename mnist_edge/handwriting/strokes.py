@@ -119,9 +119,9 @@ def _flagged_stem(j: _Jitter, top: tuple[float, float], bottom: tuple[float, flo
     """A 1's flag and stem, as people write the flag: short and steep or long and low (reaching up
     to 0.45 of the height down and a third of it to the left, its chord never flatter than 19.8
     degrees, a slope of 0.36: a long level flag is a 7's bar), or, for ``j.long_flags`` of them,
-    long and steep (``LONG_FLAG_MIN_SLOPE``); straight or bowed either way. In one stroke meeting
-    the stem in a sharp corner or a rounded one or, for ``j.varied_flags`` of them, in one of
-    ``FLAG_CONSTRUCTIONS``."""
+    long and steep (``LONG_FLAG_MIN_SLOPE``); straight or bowed either way. Flag and stem are one
+    stroke meeting in a sharp corner or a rounded one or, for ``j.varied_flags`` of them, are
+    joined in one of ``FLAG_CONSTRUCTIONS`` (the lifted flag a stroke of its own)."""
     # No draw without long or varied flags: the pictures of a hand without them stay what they were.
     construction = None
     if j.varied_flags and j.uniform(0, 1) < j.varied_flags:
