@@ -33,7 +33,6 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 
@@ -47,7 +46,6 @@ from mnist_edge_runtime.machine import describe_machine, one_line  # noqa: E402
 from writer import writer_digits  # noqa: E402
 
 from mnist_edge import handwriting as hw  # noqa: E402
-from mnist_edge.handwriting import strokes  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 TRAINING_HAND = "Pen strokes (print)"
@@ -157,20 +155,14 @@ def joined_sets(count: int, long_flags: float) -> dict[str, tuple[int, np.ndarra
     way only, and as many 9s and 4s: name -> (digit, pictures read as uploads)."""
     sets = {}
     for offset, name in enumerate(JOINS, start=10):
-        if name == "plain":  # the sharp or rounded corner every flag had before the constructions
-            drawn = hw.draw_digits(
-                count, SEED + offset, (TRAINING_HAND,), variants=((1, "flag"),), long_flags=long_flags
-            )
-        else:  # every flag in this one construction: the drawing code picks among the names listed
-            with mock.patch.object(strokes, "FLAG_CONSTRUCTIONS", (name,)):
-                drawn = hw.draw_digits(
-                    count,
-                    SEED + offset,
-                    (TRAINING_HAND,),
-                    variants=((1, "flag"),),
-                    long_flags=long_flags,
-                    varied_flags=1.0,
-                )
+        drawn = hw.draw_digits(
+            count,
+            SEED + offset,
+            (TRAINING_HAND,),
+            variants=((1, "flag"),),
+            long_flags=long_flags,
+            flag_construction=None if name == "plain" else name,  # plain: the sharp or rounded corner
+        )
         sets[name] = (1, read_all([page_png(d.image) for d in drawn]))
     for offset, digit in ((20, 9), (21, 4)):
         variants = tuple((digit, v) for v in hw.VARIANTS[digit])
@@ -261,7 +253,8 @@ def main() -> int:
         "--count",
         type=positive,
         default=3000,
-        help="flagged 1s drawn, as many 7s, and as many drawings by the writer (default 3000)",
+        help="flagged 1s drawn, as many 7s, as many drawings by the writer, and a third as many "
+        "for each set of the second table (default 3000)",
     )
     parser.add_argument(
         "--long-flags",

@@ -229,6 +229,7 @@ class RichExportProgress:
         self.status = console.status("exporting")
         self.status.start()
         self.artifacts = []
+        self.notes: list[str] = []
 
     def step(self, message: str) -> None:
         self.status.start()
@@ -237,7 +238,11 @@ class RichExportProgress:
             console.print(message)
 
     def note(self, message: str) -> None:
-        console.print(message, markup=False, highlight=False)
+        self.notes.append(message)  # printed after the table, where it is not scrolled away
+
+    def print_notes(self) -> None:
+        for message in self.notes:
+            console.print(message, markup=False, highlight=False)
 
     def artifact_done(self, artifact) -> None:
         self.artifacts.append(artifact)
@@ -392,6 +397,7 @@ def export(
         progress.stop()
         if progress.artifacts:
             out.print(progress.table())
+        progress.print_notes()
     out.print(f"bundle written to {bundle}/ ({len(exported)} artifacts validated)")
 
 
@@ -496,6 +502,7 @@ def pipeline(
         progress.stop()
     if progress.artifacts:
         out.print(progress.table())
+    progress.print_notes()
     failed = [r["artifact"] for r in result["artifacts"] if r["status"] != "pass"]
     out.print(
         f"bundle: {bundle}/, report: {reports / 'REPORT.md'}" + (f"; FAILED: {failed}" if failed else "")

@@ -521,3 +521,22 @@ def test_an_export_without_the_arm_compiler_says_the_flash_figure_is_missing(tmp
     progress = Notes()
     _warn_without_flash_figures(exported + micro, progress)
     assert progress.notes == []
+
+
+def test_the_export_warns_when_it_records_no_flash_figure(tmp_path, small, runs, monkeypatch):
+    """The warning is part of the export itself, and the manifest's figure is empty then."""
+    import mnist_edge.tflm
+
+    class Notes(ExportProgress):
+        def __init__(self):
+            self.notes = []
+
+        def note(self, message):
+            self.notes.append(message)
+
+    monkeypatch.setattr(mnist_edge.tflm, "missing_arm_tools", lambda: ["arm-none-eabi-gcc"])
+    progress = Notes()
+    export(small, runs, tmp_path / "export", select_formats("tflm"), progress=progress)
+    entry = json.loads((tmp_path / "export" / "manifest.json").read_text())["artifacts"]["flat.int8.tflm.c"]
+    assert entry["tflm"]["rodata_bytes_cortex_m0plus"] is None
+    assert len(progress.notes) == 1 and "flat.int8.tflm.c" in progress.notes[0]

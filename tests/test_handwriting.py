@@ -190,16 +190,13 @@ def test_flag_constructions_join_flag_and_stem_their_own_way_and_only_when_asked
     """``varied_flags`` draws that share of the flags in one of ``FLAG_CONSTRUCTIONS``, each its
     own way (the stem bowed, the flag a stroke of its own, a hook where the pen lands, an arch
     over the top), and never draws without: the default pictures stay what they were."""
-    from unittest import mock
-
     from mnist_edge.handwriting import strokes
 
     top, bottom = (0.35, 0.0), (0.35, 1.0)
 
     def drawn(name: str) -> list[list[np.ndarray]]:
-        with mock.patch.object(strokes, "FLAG_CONSTRUCTIONS", (name,)):
-            jitter = strokes._Jitter(np.random.default_rng(0), 0.0, 0.0, 1.0)
-            return [strokes._flagged_stem(jitter, top, bottom) for _ in range(200)]
+        jitter = strokes._Jitter(np.random.default_rng(0), 0.0, flag_construction=name)
+        return [strokes._flagged_stem(jitter, top, bottom) for _ in range(200)]
 
     def stray_halfway(stroke: np.ndarray) -> float:  # 0.6 down: below any flag (0.45 at most)
         return abs(stroke[np.argmin(abs(stroke[:, 1] - 0.6)), 0] - top[0])
@@ -219,7 +216,7 @@ def test_flag_constructions_join_flag_and_stem_their_own_way_and_only_when_asked
     assert np.mean([beyond_corner(s) > 0.01 for (s,) in drawn("arched top")]) > 0.4
     # The hook: an arc of 160 degrees in about 8-degree steps; its first 19 points turn through
     # more than 135 of them.
-    for (s,) in drawn("curled start"):
+    for (s,) in drawn("hooked start"):
         headings = np.unwrap(np.arctan2(*np.diff(s[:19], axis=0).T[::-1]))
         assert abs(np.degrees(headings[-1] - headings[0])) > 135
     plain = [
@@ -227,8 +224,22 @@ def test_flag_constructions_join_flag_and_stem_their_own_way_and_only_when_asked
     ]
     assert max(stray_halfway(s) for (s,) in plain) < 1e-9
     assert max(beyond_corner(s) for (s,) in plain) < 0.005
+
+    # Without varied flags the first draw is still the flag's reach, as before the constructions
+    # (the models' pictures stay byte for byte); with them, the share is drawn first.
+    class Recording(strokes._Jitter):
+        def uniform(self, low: float, high: float) -> float:
+            self.drawn.append((low, high))
+            return super().uniform(low, high)
+
+    for varied, first in ((0.0, (0.12, 0.32)), (0.5, (0, 1))):
+        jitter = Recording(np.random.default_rng(0), 0.0, varied_flags=varied)
+        jitter.drawn = []
+        strokes._flagged_stem(jitter, top, bottom)
+        assert jitter.drawn[0] == first
     default = hw.draw_digits(30, 4, ("Pen strokes (print)",), variants=hw.FLAGGED_ONES)
-    none = hw.draw_digits(30, 4, ("Pen strokes (print)",), variants=hw.FLAGGED_ONES, varied_flags=0.0)
     varied = hw.draw_digits(30, 4, ("Pen strokes (print)",), variants=hw.FLAGGED_ONES, varied_flags=1.0)
-    assert all(np.array_equal(a.image, b.image) for a, b in zip(default, none, strict=True))
     assert not all(np.array_equal(a.image, b.image) for a, b in zip(default, varied, strict=True))
+    for bad in ({"varied_flags": 1.5}, {"long_flags": float("nan")}, {"flag_construction": "loop"}):
+        with pytest.raises(ValueError):
+            hw.draw_digits(1, 4, ("Pen strokes (print)",), variants=hw.FLAGGED_ONES, **bad)

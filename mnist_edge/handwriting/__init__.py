@@ -116,10 +116,10 @@ def render_digits(
     Each is drawn on a 128-pixel canvas with a pen of 8-30 pixels on the page's scale, slanted,
     rotated, stretched and elastically distorted, then read by ``read_digit``; a picture it
     cannot read is dropped and another drawn in its place. ``long_flags``: the share of the print
-    hand's flagged 1s drawn with a long, steep flag; ``varied_flags``: the share drawn in one of
-    ``FLAG_CONSTRUCTIONS`` (0: none, as flat trains).
+    hand's flagged 1s drawn with a long, steep flag (0: none, as flat trains); ``varied_flags``:
+    the share joined to the stem in one of ``FLAG_CONSTRUCTIONS`` (0: none, as both models train).
     """
-    _check(count, families)
+    _check(count, families, long_flags, varied_flags)
     rng = np.random.default_rng(seed)
     drawings = _digit_drawings(
         rng,
@@ -146,7 +146,7 @@ def render_non_digits(
     ``NON_DIGIT_KINDS`` says. ``long_flags`` and ``varied_flags`` as for ``render_digits`` (the
     print hand's 1s beside another digit).
     """
-    _check(count, families)
+    _check(count, families, long_flags, varied_flags)
     rng = np.random.default_rng(seed)
     drawings = _non_digit_drawings(
         rng, families, SIDE, None, long_flags=long_flags, varied_flags=varied_flags
@@ -164,12 +164,17 @@ def draw_digits(
     variants: tuple[tuple[int, str], ...] | None = None,
     long_flags: float = 0.0,
     varied_flags: float = 0.0,
+    flag_construction: str | None = None,
 ) -> list[Drawing]:
     """Digits as drawn on a canvas of ``side`` pixels with a round pen ``pen`` pixels wide (None:
     8-30 pixels on the page's scale), before any reading. ``variants`` keeps only the procedural
     (digit, variant) pairs named, e.g. ``FLAGGED_ONES`` (then only the pen-stroke hands among
-    ``families`` draw). ``long_flags`` and ``varied_flags`` as for ``render_digits``."""
-    _check(count, families)
+    ``families`` draw). ``long_flags`` and ``varied_flags`` as for ``render_digits``;
+    ``flag_construction``: every flagged 1 joined to its stem in that one of
+    ``FLAG_CONSTRUCTIONS`` (a validation set of that construction alone)."""
+    _check(count, families, long_flags, varied_flags)
+    if flag_construction is not None and flag_construction not in FLAG_CONSTRUCTIONS:
+        raise ValueError(f"no flag construction {flag_construction!r}; known: {list(FLAG_CONSTRUCTIONS)}")
     if variants is not None:
         unknown = [v for v in variants if v not in _PRINT]
         if unknown or not variants:
@@ -179,7 +184,14 @@ def draw_digits(
             raise ValueError("variants are drawn by the pen-stroke hands only; none is among the families")
     rng = np.random.default_rng(seed)
     drawings = _digit_drawings(
-        rng, families, side, pen, variants, long_flags=long_flags, varied_flags=varied_flags
+        rng,
+        families,
+        side,
+        pen,
+        variants,
+        long_flags=long_flags,
+        varied_flags=varied_flags,
+        flag_construction=flag_construction,
     )
     return [next(drawings) for _ in range(count)]
 
@@ -195,7 +207,7 @@ def draw_non_digits(
     varied_flags: float = 0.0,
 ) -> list[Drawing]:
     """Non-digits as ``draw_digits`` draws digits; ``kinds`` keeps only those kinds."""
-    _check(count, families)
+    _check(count, families, long_flags, varied_flags)
     rng = np.random.default_rng(seed)
     drawings = _non_digit_drawings(
         rng, families, side, pen, kinds, long_flags=long_flags, varied_flags=varied_flags

@@ -46,7 +46,10 @@ NON_DIGIT_KINDS: dict[str, float] = {
 EXTRA_FLAGGED_ONES = 0.15
 
 
-def _check(count: int, families: tuple[str, ...]) -> None:
+def _check(count: int, families: tuple[str, ...], *shares: float) -> None:
+    """``shares``: ``long_flags``, ``varied_flags``; each from 0 to 1 (nan is refused too)."""
+    if not all(0 <= share <= 1 for share in shares):
+        raise ValueError(f"a share of the flags must be from 0 to 1, got {shares}")
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")
     if not families:
@@ -76,10 +79,11 @@ def _digit_strokes(
     variants: tuple[tuple[int, str], ...] | None = None,
     long_flags: float = 0.0,
     varied_flags: float = 0.0,
+    flag_construction: str | None = None,
 ) -> tuple[list[np.ndarray], int, str]:
     """Strokes (unit size, centred), label and variant of one digit in ``family``; ``long_flags``
     and ``varied_flags``: the shares of the print hand's flags drawn long and in one of
-    ``strokes.FLAG_CONSTRUCTIONS``."""
+    ``strokes.FLAG_CONSTRUCTIONS``; ``flag_construction``: all of them in that one."""
     if family in FONT_FAMILIES:
         files = FONT_FAMILIES[family]
         digit = int(rng.integers(10))
@@ -94,7 +98,9 @@ def _digit_strokes(
     build = _PRINT if hand == "print" else _CURSIVE
     return (
         _normalized(
-            build[digit, variant](_Jitter(rng, 0.02 if hand == "print" else 0.035, long_flags, varied_flags))
+            build[digit, variant](
+                _Jitter(rng, 0.02 if hand == "print" else 0.035, long_flags, varied_flags, flag_construction)
+            )
         ),
         digit,
         variant,
@@ -110,6 +116,7 @@ def _digit_drawings(
     extra_flagged_ones: float = 0.0,
     long_flags: float = 0.0,
     varied_flags: float = 0.0,
+    flag_construction: str | None = None,
 ) -> Iterator[Drawing]:
     """``extra_flagged_ones``: the share of the pen-stroke hands' digits drawn as a flagged 1
     instead of any digit and variant (training's; 0 draws every digit equally often)."""
@@ -124,7 +131,7 @@ def _digit_drawings(
             and rng.random() < extra_flagged_ones
         )
         strokes, label, variant = _digit_strokes(
-            rng, family, FLAGGED_ONES if extra else variants, long_flags, varied_flags
+            rng, family, FLAGGED_ONES if extra else variants, long_flags, varied_flags, flag_construction
         )
         yield Drawing(_pen_drawing(rng, strokes, side, pen), label, family, "digit", variant)
 

@@ -50,12 +50,19 @@ SHAPES = (
 class _Jitter:
     """Random nudges of key coordinates, in drawing heights; ``long_flags`` and ``varied_flags``:
     the shares of a print hand's flagged 1s drawn with a long flag (``LONG_FLAG_SHARE``) and in
-    one of ``FLAG_CONSTRUCTIONS``."""
+    one of ``FLAG_CONSTRUCTIONS``; ``flag_construction``: every flag in that one (a validation
+    set of its own)."""
 
     def __init__(
-        self, rng: np.random.Generator, scale: float, long_flags: float = 0.0, varied_flags: float = 0.0
+        self,
+        rng: np.random.Generator,
+        scale: float,
+        long_flags: float = 0.0,
+        varied_flags: float = 0.0,
+        flag_construction: str | None = None,
     ):
         self.rng, self.scale, self.long_flags, self.varied_flags = rng, scale, long_flags, varied_flags
+        self.flag_construction = flag_construction
 
     def __call__(self, value: float, scale: float = 1.0) -> float:
         return value + float(self.rng.normal(0, self.scale * scale))
@@ -121,10 +128,11 @@ def _flagged_stem(j: _Jitter, top: tuple[float, float], bottom: tuple[float, flo
     degrees, a slope of 0.36: a long level flag is a 7's bar), or, for ``j.long_flags`` of them,
     long and steep (``LONG_FLAG_MIN_SLOPE``); straight or bowed either way. Flag and stem are one
     stroke meeting in a sharp corner or a rounded one or, for ``j.varied_flags`` of them, are
-    joined in one of ``FLAG_CONSTRUCTIONS`` (the lifted flag a stroke of its own)."""
+    joined in one of ``FLAG_CONSTRUCTIONS`` (the lifted flag a stroke of its own), or all in
+    ``j.flag_construction``."""
     # No draw without long or varied flags: the pictures of a hand without them stay what they were.
-    construction = None
-    if j.varied_flags and j.uniform(0, 1) < j.varied_flags:
+    construction = j.flag_construction
+    if construction is None and j.varied_flags and j.uniform(0, 1) < j.varied_flags:
         construction = FLAG_CONSTRUCTIONS[int(j.rng.integers(len(FLAG_CONSTRUCTIONS)))]
     if j.long_flags and j.uniform(0, 1) < j.long_flags:
         left = j.uniform(0.3, 0.5)
@@ -162,8 +170,8 @@ def _below(top: tuple[float, float], bottom: tuple[float, float], distance: floa
 
 
 # Other ways people join a 1's flag and stem: the stem bowed, the flag a stroke of its own
-# (stopping short of the stem or crossing it), a small hook where the pen lands, the pen carrying
-# on past the flag and turning down into the stem. benchmarks/flagged_ones.py measures each; no
+# (stopping short of the stem's top or overshooting it), a small hook where the pen lands, the pen
+# carrying on past the flag and turning down into the stem. benchmarks/flagged_ones.py measures each; no
 # model trains on them (``TrainConfig.varied_flag_share`` 0: a candidate with half its flags so
 # drawn missed its bar, docs/training.md, "Flagged 1s, compared on validation").
 def _bowed_stem(j: _Jitter, start, flag, top, bottom) -> list[np.ndarray]:
@@ -172,14 +180,15 @@ def _bowed_stem(j: _Jitter, start, flag, top, bottom) -> list[np.ndarray]:
 
 
 def _lifted_flag(j: _Jitter, start, flag, top, bottom) -> list[np.ndarray]:
-    # The flag drawn anew to where the pen lifts: up to 0.06 short of the top or 0.04 past it.
+    # The flag drawn anew, with a bend of its own, to where the pen lifts: up to 0.06 short of the
+    # stem's top or 0.04 past it, up and to the right.
     ahead = np.subtract(top, start) / np.hypot(*np.subtract(top, start))
     tip = np.array(top) + j.uniform(-0.06, 0.04) * ahead
     return [_bent(start, tuple(tip), j.uniform(-0.2, 0.2)), _line(top, bottom)]
 
 
-def _curled_start(j: _Jitter, start, flag, top, bottom) -> list[np.ndarray]:
-    # A 160-degree arc of radius 0.04-0.09 that ends where the flag starts.
+def _hooked_start(j: _Jitter, start, flag, top, bottom) -> list[np.ndarray]:
+    # A hook where the pen lands: a 160-degree arc of radius 0.04-0.09 ending where the flag starts.
     radius, turn = j.uniform(0.04, 0.09), j.uniform(60, 140)
     hook = _arc(start[0] + radius, start[1], radius, radius, turn + 180, turn + 340)[::-1]
     hook = hook - hook[-1] + np.array(start)
@@ -203,7 +212,7 @@ def _arched_top(j: _Jitter, start, flag, top, bottom) -> list[np.ndarray]:
 _CONSTRUCTED = {
     "bowed stem": _bowed_stem,
     "lifted flag": _lifted_flag,
-    "curled start": _curled_start,
+    "hooked start": _hooked_start,
     "arched top": _arched_top,
 }
 FLAG_CONSTRUCTIONS: tuple[str, ...] = tuple(_CONSTRUCTED)
