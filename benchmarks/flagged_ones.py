@@ -114,37 +114,30 @@ def measure(bundles: list[str], runs: list[str], count: int, long_flags: float, 
         source = (classifier.manifest_entry or {}).get("source") or {}
         row = {"mnist_validation": source.get("validation_accuracy"), "flagged_ones": {}}
         for variant in ("flag", "flag and base"):
-            picked = [p for p, d in zip(predictions, ones, strict=True) if d.variant == variant]
-            row["flagged_ones"][variant] = {
-                "pictures": len(picked),
-                "accuracy": share(p.digit == 1 for p in picked),
-                "read_as": dict(Counter(str(p.digit) for p in picked).most_common()),
-            }
+            picked = [p.digit for p, d in zip(predictions, ones, strict=True) if d.variant == variant]
+            row["flagged_ones"][variant] = tally(picked, 1)
         row["flagged_ones"]["all"] = share(p.digit == 1 for p in predictions)
         row["sevens"] = {
             "accuracy": share(d == 7 for d in seven_digits),
             "read_as_1": share(d == 1 for d in seven_digits),
         }
         read = [(d, p.digit) for (d, _), p in zip(writer, judged(classifier, writer_images), strict=True)]
-        row["writer"] = {
-            str(digit): {
-                "pictures": sum(d == digit for d, _ in read),
-                "accuracy": share(got == digit for d, got in read if d == digit),
-                "read_as": dict(Counter(str(got) for d, got in read if d == digit).most_common()),
-            }
-            for digit in (1, 7)
+        row["writer"] = {str(digit): tally([got for d, got in read if d == digit], digit) for digit in (1, 7)}
+        row["joins"] = {
+            name: {"digit": digit, **tally([p.digit for p in judged(classifier, pictures)], digit)}
+            for name, (digit, pictures) in joins.items()
         }
-        row["joins"] = {}
-        for name, (digit, pictures) in joins.items():
-            got = [p.digit for p in judged(classifier, pictures)]
-            row["joins"][name] = {
-                "digit": digit,
-                "pictures": len(got),
-                "accuracy": share(g == digit for g in got),
-                "read_as": dict(Counter(str(g) for g in got).most_common()),
-            }
         rows[column] = row
     return rows
+
+
+def tally(answers: list[int], digit: int) -> dict:
+    """How pictures of ``digit`` were read: how many, the share read right, and every answer's count."""
+    return {
+        "pictures": len(answers),
+        "accuracy": share(a == digit for a in answers),
+        "read_as": dict(Counter(str(a) for a in answers).most_common()),
+    }
 
 
 JOINS = ("plain", *hw.FLAG_CONSTRUCTIONS)

@@ -491,19 +491,22 @@ def test_the_int8_export_is_the_same_bytes_whatever_the_process_did_before(tmp_p
     assert alone == (bundles["pipeline"] / "flat.int8.tflite").read_bytes()
 
 
+class Notes(ExportProgress):
+    """Keeps what an export notes for the user."""
+
+    def __init__(self):
+        self.notes = []
+
+    def note(self, message):
+        self.notes.append(message)
+
+
 def test_an_export_without_the_arm_compiler_says_the_flash_figure_is_missing(tmp_path, monkeypatch):
     """Without arm-none-eabi-gcc the manifest records no Cortex-M0+ flash size for a TFLM
     source; the export says so after it finishes, and says nothing when the tools are there."""
     from types import SimpleNamespace
 
     from mnist_edge.export import _warn_without_flash_figures
-
-    class Notes(ExportProgress):
-        def __init__(self):
-            self.notes = []
-
-        def note(self, message):
-            self.notes.append(message)
 
     exported = [
         SimpleNamespace(filename=f.filename("conv2d"), fmt=f) for f in select_formats("tflite", int8=True)
@@ -526,13 +529,6 @@ def test_an_export_without_the_arm_compiler_says_the_flash_figure_is_missing(tmp
 def test_the_export_warns_when_it_records_no_flash_figure(tmp_path, small, runs, monkeypatch):
     """The warning is part of the export itself, and the manifest's figure is empty then."""
     import mnist_edge.tflm
-
-    class Notes(ExportProgress):
-        def __init__(self):
-            self.notes = []
-
-        def note(self, message):
-            self.notes.append(message)
 
     monkeypatch.setattr(mnist_edge.tflm, "missing_arm_tools", lambda: ["arm-none-eabi-gcc"])
     progress = Notes()
