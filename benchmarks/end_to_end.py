@@ -27,7 +27,6 @@ equals the baseline's. The interpreter is timed apart on the ten MNIST-form imag
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import os
@@ -48,6 +47,7 @@ from mnist_edge_runtime.decoding import FORMATS, draft_size  # noqa: E402
 from mnist_edge_runtime.idx import read_images_and_labels  # noqa: E402
 from mnist_edge_runtime.machine import describe_machine  # noqa: E402
 from mnist_edge_runtime.preprocess import as_mnist_batch  # noqa: E402
+from script_parser import script_parser  # noqa: E402
 from synthetic import paper_photo  # noqa: E402
 
 MNIST = REPO / "mnist_edge" / "datasets" / "mnist"
@@ -180,7 +180,7 @@ def spread(values: list[float]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--model", type=Path, default=REPO / "export" / "conv2d.int8.tflite")
     parser.add_argument("--rounds", type=int, default=20, help="timings of each digit and input (default 20)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")

@@ -27,7 +27,6 @@ Writes ``flagged-ones-validation.json`` and ``.md`` into ``--out`` (default
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -43,6 +42,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from handwriting import judged, open_bundles, page_png, positive, read_all, share  # noqa: E402
 from mnist_edge_runtime.errors import RuntimeInputError  # noqa: E402
 from mnist_edge_runtime.machine import describe_machine, one_line  # noqa: E402
+from script_parser import script_parser  # noqa: E402
 from writer import writer_digits  # noqa: E402
 
 from mnist_edge import handwriting as hw  # noqa: E402
@@ -231,7 +231,7 @@ def markdown(report: dict) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
+    parser = script_parser(__doc__)
     parser.add_argument(
         "--bundle", action="append", required=True, metavar="NAME=DIR", help="a bundle folder (repeatable)"
     )

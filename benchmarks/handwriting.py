@@ -44,6 +44,7 @@ from mnist_edge_runtime.classifier import Classifier, predictions_from_scores  #
 from mnist_edge_runtime.errors import RuntimeInputError  # noqa: E402
 from mnist_edge_runtime.machine import describe_machine, one_line  # noqa: E402
 from mnist_edge_runtime.preprocess import load_image_bytes, mnist_or_blank  # noqa: E402
+from script_parser import script_parser  # noqa: E402
 
 from mnist_edge import handwriting as hw  # noqa: E402
 
@@ -382,7 +383,7 @@ def positive(text: str) -> int:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
+    parser = script_parser(__doc__)
     parser.add_argument(
         "--bundle",
         action="append",

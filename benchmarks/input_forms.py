@@ -20,7 +20,6 @@ The table shows every baseline's accuracy, and the last one's time and pixels (t
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -39,6 +38,7 @@ from mnist_edge_runtime.errors import NoDigitError  # noqa: E402
 from mnist_edge_runtime.idx import read_images_and_labels  # noqa: E402
 from mnist_edge_runtime.machine import describe_machine, one_line  # noqa: E402
 from mnist_edge_runtime.verdict import derive_rule  # noqa: E402
+from script_parser import script_parser  # noqa: E402
 
 MNIST = REPO / "mnist_edge" / "datasets" / "mnist"
 
@@ -149,7 +149,7 @@ def _times(row: dict, rev: str | None) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
+    parser = script_parser(__doc__)
     parser.add_argument("-n", type=int, default=500, help="validation digits per form (default 500)")
     parser.add_argument("--model", type=Path, default=REPO / "export" / "conv2d.int8.tflite")
     parser.add_argument("--derive", action="store_true", help="also print the rule's bounds from these forms")

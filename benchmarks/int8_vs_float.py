@@ -16,7 +16,6 @@ results from two different CPUs never overwrite each other.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 from mnist_edge_runtime.machine import cpu_slug, describe_machine, one_line
+from script_parser import script_parser
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH = 64
@@ -161,7 +161,7 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
+    parser = script_parser(__doc__)
     parser.add_argument("--bundle", type=Path, default=REPO / "export")
     parser.add_argument("--repeat", type=int, default=2000)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")

@@ -23,7 +23,6 @@ table) into ``--out`` (default ``benchmarks/results``).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -46,6 +45,7 @@ sys.path.insert(0, str(REPO / "tests"))
 from mnist_edge_runtime.classifier import Classifier, predictions_from_scores  # noqa: E402
 from mnist_edge_runtime.machine import describe_machine, one_line  # noqa: E402
 from mnist_edge_runtime.preprocess import load_image_bytes, mnist_or_blank  # noqa: E402
+from script_parser import script_parser  # noqa: E402
 from writer import writer_digits  # noqa: E402
 
 FRESH = 200  # new drawings by the writer, never sent
@@ -140,7 +140,7 @@ def fresh_drawings_right(bundle: Path) -> dict:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--runs", type=Path, required=True, help="the runs folder mnist-edge pipeline wrote")
     parser.add_argument("--bundle", type=Path, required=True, help="the bundle mnist-edge pipeline wrote")
     parser.add_argument(

@@ -24,7 +24,6 @@ model are timed in interleaved rounds, one thread. Writes ``one_partition-<cpu>.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import re
@@ -43,6 +42,7 @@ from mnist_edge_runtime.machine import describe_machine, one_line, parse_cpuinfo
 
 sys.path.insert(0, str(Path(__file__).parent))
 from int8_vs_float import outside_delegate  # noqa: E402
+from script_parser import script_parser  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 OP = schema.BuiltinOperator
@@ -278,7 +278,7 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--model", type=Path, default=REPO / "export" / "conv2d.int8.tflite")
     parser.add_argument("--float-model", type=Path, default=REPO / "export" / "conv2d.float32.tflite")
     parser.add_argument("--rounds", type=int, default=30)

@@ -14,7 +14,6 @@ takes as long as both pipelines: about 15 minutes on a 2-core machine.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
@@ -26,6 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 from mnist_edge_runtime.machine import describe_machine, one_line  # noqa: E402
+from script_parser import script_parser  # noqa: E402
 
 
 def run_pipeline(code: Path, folder: Path) -> dict:
@@ -82,7 +82,7 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--against", required=True, help="the git revision to compare with")
     parser.add_argument("--rounds", type=int, default=1, help="pipelines of each side (default 1)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results")

@@ -10,7 +10,6 @@ for the same digits as plain MNIST arrays is printed beside them.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -23,11 +22,12 @@ from baseline import BASELINE_REV, load_baseline_preprocess  # noqa: E402
 from mnist_edge_runtime.classifier import Classifier  # noqa: E402
 from mnist_edge_runtime.idx import read_images_and_labels  # noqa: E402
 from mnist_edge_runtime.preprocess import as_mnist_batch  # noqa: E402
+from script_parser import script_parser  # noqa: E402
 from synthetic import fine_pen_on_ruled_paper, paper_photo  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
+    parser = script_parser(__doc__)
     parser.add_argument("--model", type=Path, default=REPO / "export" / "conv2d.int8.tflite")
     parser.add_argument("-n", type=int, default=500)
     parser.add_argument(

@@ -31,6 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 from mnist_edge_runtime.machine import describe_machine  # noqa: E402
+from script_parser import script_parser  # noqa: E402
 
 BATCH = 256
 ORIGINAL = {"conv2d": 0.9932, "flat": 0.9746}
@@ -288,7 +289,7 @@ def markdown(results: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
+    parser = script_parser(__doc__)
     parser.add_argument("--bundle", type=Path, default=Path("export"))
     parser.add_argument("--runs", type=Path, default=Path("runs"))
     parser.add_argument(

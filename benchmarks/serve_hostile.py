@@ -29,7 +29,6 @@ ordinary requests answered under slow uploads and idle connections, 413 received
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -54,6 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "runtime"))
 from mnist_edge_runtime.idx import read_images_and_labels  # noqa: E402
 from mnist_edge_runtime.machine import describe_machine, one_line  # noqa: E402
+from script_parser import script_parser  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 MNIST = ROOT / "mnist_edge" / "datasets" / "mnist"
@@ -428,7 +428,7 @@ def baseline_runtime(rev: str):
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
+    parser = script_parser(__doc__)
     parser.add_argument("--baseline", metavar="REV", help="also measure the runtime of this git revision")
     parser.add_argument("--quick", action="store_true", help="shorter phases (CI)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a floor is missed")

@@ -17,7 +17,6 @@ processes may use are named in the results. Writes ``serve_load.{json,md}``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import io
@@ -37,6 +36,7 @@ from mnist_edge_runtime.machine import describe_machine, one_line
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "runtime" / "tests"))
+from script_parser import script_parser  # noqa: E402
 from serving import running_server  # noqa: E402
 from synthetic import paper_photo  # noqa: E402
 
@@ -168,7 +168,7 @@ def measure(requests: int, soak_requests: int, bodies: dict) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
+    parser = script_parser(__doc__)
     parser.add_argument("--requests", type=int, default=2000, help="requests per input kind and concurrency")
     parser.add_argument("--soak", type=int, default=20000, help="requests in the soak phase")
     parser.add_argument("--pictures", type=int, default=200, help="distinct validation digits per input kind")

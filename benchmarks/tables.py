@@ -12,10 +12,11 @@ A doc marks where a results table goes:
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from pathlib import Path
+
+from script_parser import script_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [
@@ -48,7 +49,7 @@ def filled(text: str) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
+    parser = script_parser(__doc__)
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a doc is out of date")
     args = parser.parse_args()
     stale = []

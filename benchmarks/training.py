@@ -38,6 +38,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from mnist_edge_runtime.machine import describe_machine, one_line  # noqa: E402
 from run import count_macs  # noqa: E402  (benchmarks/run.py: MACs per image from the Keras layers)
+from script_parser import script_parser  # noqa: E402
 
 from mnist_edge.data import load_mnist  # noqa: E402
 from mnist_edge.train import (  # noqa: E402
@@ -264,7 +265,7 @@ def markdown(result: dict) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
+    parser = script_parser(__doc__)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="Results folder.")
     parser.add_argument(
         "--candidate",

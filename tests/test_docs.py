@@ -248,7 +248,7 @@ SCRIPTS = sorted(
     str(p.relative_to(ROOT))
     for folder in ("benchmarks", "tests/emulation", "runtime/examples")
     for p in (ROOT / folder).glob("*.py")
-    if "ArgumentParser(" in p.read_text()
+    if "parse_args(" in p.read_text()
 )
 
 
@@ -283,6 +283,17 @@ def test_every_help_is_whole_and_plain(cli, sub):
 
 def test_scripts_are_found():
     assert {"benchmarks/int8_vs_float.py", "runtime/examples/make.py"} <= set(SCRIPTS)
+
+
+@pytest.mark.parametrize("script", [s for s in SCRIPTS if s.startswith("benchmarks/")])
+def test_a_benchmark_refuses_a_bad_option_in_one_line(script):
+    done = subprocess.run(
+        [sys.executable, script, "--no-such-option"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-300:]
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and ": error: " in lines[0], done.stderr[-300:]
 
 
 # --- what the runtime README says of pictures, checked through the command ----------------------
