@@ -17,8 +17,9 @@ SIDE = 128  # training pictures are drawn at this size (a multiple of 4: the rea
 SUPERSAMPLE = 2  # drawn at twice the size and shrunk: edges anti-aliased, as a browser draws them
 MAX_PEN_SHARE = 0.18  # the pen at most this share of the drawing's height (MNIST's is about 0.14)
 SPACING = 0.03  # longest step along a stroke, in drawing heights (the elastic field bends steps)
-# The elastic field's largest amplitude, in drawing heights. Twice and three times as much made conv2d
-# read no more flags joined to the stem in ways it never trained on (docs/training.md, sixth round).
+# The elastic field's largest amplitude, in drawing heights. With twice and three times as much, conv2d
+# read at most 0.35 pp more of the flags joined to the stem in ways it never trained on
+# (docs/training.md, the sixth round).
 ELASTIC_AMPLITUDE = 0.035
 
 
