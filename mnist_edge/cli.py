@@ -11,7 +11,7 @@ from typing import Annotated
 
 import click
 import typer
-from mnist_edge_runtime.errors import RuntimeInputError
+from mnist_edge_runtime.errors import RuntimeInputError, permission_problem
 from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -71,6 +71,9 @@ def user_errors(command: Callable) -> Callable:
         except (UserError, RuntimeInputError) as exc:  # the runtime's checks, used by export and report
             print_error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except PermissionError as exc:  # a path given that this user may not enter or read
+            print_error(permission_problem(exc))
+            raise typer.Exit(EXIT_USAGE) from None
         except KeyboardInterrupt:
             # Said here: typer turns an interruption into a silent exit 130, never reaching main().
             sys.stderr.write("mnist-edge: interrupted\n")

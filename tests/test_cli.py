@@ -250,3 +250,20 @@ def test_help_texts_keep_every_word_and_reflow_at_80_columns():
         for line, after in zip(lines, lines[1:], strict=False):
             # A line ends early only where its paragraph does.
             assert not line.strip() or len(line) > 60 or not after.strip(), (name, description)
+
+
+def test_a_path_the_user_may_not_enter_is_one_line_exit_2(capsys):
+    # Root enters every folder and tests often run as root: the refusal is raised as Python 3.11's
+    # Path.is_file raises it for a path inside a folder this user may not enter.
+    import typer
+
+    from mnist_edge.cli import user_errors
+
+    @user_errors
+    def command() -> None:
+        raise PermissionError(13, "Permission denied", "locked/extra.npz")
+
+    with pytest.raises(typer.Exit) as exited:
+        command()
+    assert exited.value.exit_code == 2
+    assert capsys.readouterr().err == "mnist-edge: error: locked/extra.npz: permission denied\n"

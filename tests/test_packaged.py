@@ -54,3 +54,21 @@ def test_only_write_writes(arguments):
     else:
         assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_the_runtime_runs_a_model_on_tensorflow_when_asked():
+    # --backend tensorflow: TensorFlow's tf.lite, where the toolchain has it (its tensorflow.lite
+    # package holds no Interpreter).
+    import numpy as np
+    from mnist_edge_runtime.backends import open_model
+    from mnist_edge_runtime.idx import read_images_and_labels
+
+    from mnist_edge.data import BUNDLED_DIR
+
+    images, labels = read_images_and_labels(
+        BUNDLED_DIR / "t10k-images-idx3-ubyte.gz", BUNDLED_DIR / "t10k-labels-idx1-ubyte.gz"
+    )
+    model = open_model(packaged.ROOT / "export" / "conv2d.int8.tflite", backend="tensorflow")
+    assert model.backend == "tensorflow"
+    predicted = model.scores(images[:200]).argmax(axis=1)
+    assert np.mean(predicted == labels[:200]) >= 0.95

@@ -35,10 +35,12 @@ TFLITE_BACKENDS = ("litert", "tflite-runtime", "tensorflow")
 ONNX_BACKENDS = ("onnxruntime",)
 BACKENDS = TFLITE_BACKENDS + ONNX_BACKENDS
 
+# Each backend's module and where its Interpreter class sits in it. TensorFlow's is its public
+# ``tf.lite`` (the ``tensorflow.lite`` package itself has none).
 _TFLITE_MODULES = {
-    "litert": "ai_edge_litert.interpreter",
-    "tflite-runtime": "tflite_runtime.interpreter",
-    "tensorflow": "tensorflow.lite",
+    "litert": ("ai_edge_litert.interpreter", "Interpreter"),
+    "tflite-runtime": ("tflite_runtime.interpreter", "Interpreter"),
+    "tensorflow": ("tensorflow", "lite.Interpreter"),
 }
 
 
@@ -178,11 +180,16 @@ def _tflite_interpreter(backend: str | None) -> tuple[str, type]:
             raise RuntimeInputError(
                 f"unknown TFLite backend {name!r} (choose from {', '.join(TFLITE_BACKENDS)})"
             )
+        module_name, attribute = _TFLITE_MODULES[name]
         try:
-            module = importlib.import_module(_TFLITE_MODULES[name])
+            interpreter = importlib.import_module(module_name)
         except ImportError:
             continue
-        return name, module.Interpreter
+        for part in attribute.split("."):
+            interpreter = getattr(interpreter, part, None)
+        if interpreter is None:  # a TensorFlow without tf.lite.Interpreter (a future one)
+            continue
+        return name, interpreter
     if backend:
         raise RuntimeInputError(f"backend {backend!r} is not installed")
     raise RuntimeInputError(
@@ -254,7 +261,7 @@ def missing_backend(path: Path) -> str | None:
         return "C source for microcontrollers; `mnist-edge export` validated it with tflite-micro"
     if Path(path).suffix == ".onnx":
         return None if importlib.util.find_spec("onnxruntime") else "onnxruntime is not installed"
-    modules = [m.split(".")[0] for m in _TFLITE_MODULES.values()]
+    modules = [m.split(".")[0] for m, _ in _TFLITE_MODULES.values()]
     return None if any(importlib.util.find_spec(m) for m in modules) else "no TFLite interpreter installed"
 
 

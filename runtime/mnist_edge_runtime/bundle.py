@@ -83,7 +83,22 @@ def read_manifest(bundle: Path) -> dict:
         # Each key names a file in the bundle folder itself: nothing may reach outside it.
         if name in ("", ".", "..") or "/" in name or "\\" in name or name != Path(name).name:
             raise RuntimeInputError(f"{path}: artifact name {name!r} is not a plain file name")
+        _check_entry(path, name, manifest["artifacts"][name])
     return manifest
+
+
+def _check_entry(path: Path, name: str, entry: object) -> None:
+    """An entry is a table, and an accuracy it records is a fraction (a nan would pass parity)."""
+    if not isinstance(entry, dict):
+        raise RuntimeInputError(f"{path}: the entry of {name} is not a table")
+    validation = entry.get("validation", {})
+    if not isinstance(validation, dict):
+        raise RuntimeInputError(f"{path}: the validation of {name} is not a table")
+    accuracy = validation.get("accuracy", 0.0)
+    if isinstance(accuracy, bool) or not isinstance(accuracy, (int, float)) or not 0 <= accuracy <= 1:
+        raise RuntimeInputError(
+            f"{path}: the validation accuracy of {name} is {accuracy!r}, not a fraction 0-1"
+        )
 
 
 def manifest_entry(model: Path) -> dict | None:

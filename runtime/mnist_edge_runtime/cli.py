@@ -27,7 +27,7 @@ from mnist_edge_runtime.bundle import (
     read_manifest,
 )
 from mnist_edge_runtime.classifier import Classifier, format_confidence, predictions_from_scores
-from mnist_edge_runtime.errors import RuntimeInputError
+from mnist_edge_runtime.errors import RuntimeInputError, permission_problem
 from mnist_edge_runtime.idx import read_images_and_labels
 from mnist_edge_runtime.machine import describe_machine
 from mnist_edge_runtime.samples import DEFAULT_MAX_SAMPLES, DEFAULT_MIN_FREE_BYTES
@@ -60,6 +60,16 @@ def _positive(value: str) -> int:
         raise argparse.ArgumentTypeError(f"{value!r} is not a whole number") from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return number
+
+
+MAX_THREADS = 256  # far beyond any board's cores; a huge count crashes an interpreter
+
+
+def _thread_count(value: str) -> int:
+    number = _positive(value)
+    if number > MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"{value} threads: at most {MAX_THREADS}")
     return number
 
 
@@ -96,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--backend", choices=BACKENDS, help="force a backend (default: best installed)")
         if threads_help:  # serve's threads are its workers (--workers), not the interpreter's
-            p.add_argument("--threads", type=_positive, help=threads_help)
+            p.add_argument("--threads", type=_thread_count, help=threads_help)
 
     predict = commands.add_parser(
         "predict",
@@ -152,7 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="IDX label file, gzip or raw (default: their labels, carried too)")  # fmt: skip
     model_options(evaluate, model_default="every model of the bundle this device can run")
     evaluate.add_argument("--limit", type=_positive, help="only the first N images (parity needs all)")
-    evaluate.add_argument("--predictions", type=Path, help="also write each image's predicted digit (JSON)")
+    evaluate.add_argument(
+        "--predictions", type=Path, help="also write each image's predicted digit (JSON) to this new file"
+    )
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     bench = commands.add_parser(
@@ -185,7 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Exit codes: 0 stopped by a signal, 2 usage error, unusable model or port taken.",
     )
     model_options(serve, threads_help=None)
-    serve.add_argument("--workers", "--threads", dest="workers", type=_positive, metavar="N",
+    serve.add_argument("--workers", "--threads", dest="workers", type=_thread_count, metavar="N",
                        help="worker threads for preprocessing and inference; inference takes turns on one "
                        "single-threaded interpreter (default 2; --threads is the old spelling)")  # fmt: skip
     serve.add_argument(
@@ -251,6 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     except RuntimeInputError as exc:
         sys.stderr.write(f"mnist-edge-runtime: error: {exc}\n")
         code = exc.exit_code
+    except PermissionError as exc:  # a path given that this user may not enter or read
+        sys.stderr.write(f"mnist-edge-runtime: error: {permission_problem(exc)}\n")
+        code = 2
     except KeyboardInterrupt:
         sys.stderr.write("mnist-edge-runtime: interrupted\n")
         code = 130
@@ -354,6 +369,8 @@ def _print_predictions(files: list[Path], answers: dict, errors: dict) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    if args.predictions and os.path.lexists(args.predictions):  # never replaced: it may be anything
+        raise RuntimeInputError(f"{args.predictions}: already exists; --predictions writes a new file")
     images, labels = read_images_and_labels(args.images, args.labels)
     full = args.limit is None or args.limit >= len(labels)
     images, labels = images[: args.limit], labels[: args.limit]

@@ -86,6 +86,10 @@ _DECODER_COPIES = {"WEBP": 4}
 # Ghostscript.
 FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM")  # JPEG includes MPO (multi-picture JPEG)
 MAX_EXIF_BYTES = 64 * 1024  # a larger EXIF block is not read (Pillow 9 copies tag data unbounded)
+# A progressive JPEG's decoder passes over every coefficient of the picture once per scan, and a
+# scan may be a dozen bytes: 600,000 of them in 7 MB kept a core busy for a minute. Encoders write
+# 10 or so (libjpeg's progression: 10 for colour, 6 for gray).
+MAX_JPEG_SCANS = 100
 
 
 def decode_cost(image, full_size: tuple[int, int] | None = None, full_bands: int = 3) -> int:
@@ -134,6 +138,8 @@ def _decode(source: object, what: str, max_decode_bytes: int) -> np.ndarray:
             full_size, full_bands = image.size, len(image.getbands())
             if image.format in ("JPEG", "MPO"):
                 image.draft("L", draft_size(image.size))  # decode at 1/2, 1/4 or 1/8 size, in gray
+            if image.format in ("JPEG", "MPO") and _jpeg_scans(source) > MAX_JPEG_SCANS:
+                raise RuntimeInputError(f"{what}: a JPEG of more than {MAX_JPEG_SCANS} scans; not a photo")
             cost = decode_cost(image, full_size, full_bands)  # from the header, before decoding
             if cost > max_decode_bytes:
                 raise RuntimeInputError(
@@ -154,6 +160,21 @@ def _decode(source: object, what: str, max_decode_bytes: int) -> np.ndarray:
     except Exception as exc:  # a damaged file makes Pillow's decoders raise all kinds of errors
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise RuntimeInputError(f"{what}: not a readable image ({reason})") from None
+
+
+def _jpeg_scans(source: object) -> int:
+    """The start-of-scan markers in a JPEG file or in-memory file: the byte pair 0xFF 0xDA, which
+    entropy-coded data never holds (it follows each 0xFF of its own with 0x00)."""
+    import io
+
+    if isinstance(source, io.BytesIO):
+        return source.getvalue().count(b"\xff\xda")
+    scans, previous = 0, b""
+    with open(source, "rb") as file:
+        while chunk := file.read(1 << 20):
+            scans += (previous[-1:] + chunk).count(b"\xff\xda")
+            previous = chunk
+    return scans
 
 
 def draft_size(size: tuple[int, int]) -> tuple[int, int]:
@@ -186,6 +207,9 @@ def pil_to_gray(image) -> np.ndarray:
     float copy are made of the shrunk picture.
     """
     pil, _ = _pillow()
+    # Pillow turns a TIFF upright as it loads it and then drops its orientation tag (a JPEG's it
+    # leaves to the caller): the tag is read after loading, so no picture is turned twice.
+    image.load()
     orientation = None
     if len(image.info.get("exif") or b"") <= MAX_EXIF_BYTES:
         try:

@@ -9,3 +9,8 @@ class RuntimeInputError(Exception):
 
 class NoDigitError(RuntimeInputError):
     """The picture holds no ink to read: blank, or specks that vanish at MNIST's size."""
+
+
+def permission_problem(exc: PermissionError) -> str:
+    """A ``PermissionError`` as the one line a user reads: the path and what was refused."""
+    return f"{exc.filename}: permission denied" if exc.filename else f"permission denied ({exc})"

@@ -51,9 +51,7 @@ PARTIAL_PREFIX = ".partial-"
 SAMPLE_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")  # the name of every sample folder this tool writes
 STALE_PARTIAL_SECONDS = 600  # a sample takes milliseconds to write: an older partial one was cut short
 MAX_READ_SAMPLES = 1_000_000  # an export declaring more is refused before anything is allocated
-SAMPLE_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")
-STALE_PARTIAL_SECONDS = 600  # a sample takes milliseconds to write: older partial ones were cut short
-MAX_READ_SAMPLES = 1_000_000  # an export file declaring more is refused before anything is allocated
+MAX_TEXT_BYTES = 256 * 1024 * 1024  # an export's labels or records declaring more are refused so too
 SAMPLE_FILE = "sample.json"
 MNIST_FILE = "mnist.png"
 SIDE = 28
@@ -436,6 +434,11 @@ def _read_export(path: Path) -> Samples:
         shapes = _declared_shapes(path)
         for name, (shape, dtype) in shapes.items():
             if len(shape) != (3 if name == "images" else 1) or shape[0] > MAX_READ_SAMPLES or dtype.hasobject:
+                raise ValueError(f"its {name} are not a samples file's")
+            # What each array declares is checked whole before any of it is allocated.
+            if name == "images" and (shape[1:] != (SIDE, SIDE) or dtype != np.uint8):
+                raise ValueError("its images are not 28x28 uint8 pictures")
+            if name != "images" and (dtype.kind not in "US" or shape[0] * dtype.itemsize > MAX_TEXT_BYTES):
                 raise ValueError(f"its {name} are not a samples file's")
         with np.load(path, allow_pickle=False) as data:
             images = np.asarray(data["images"])

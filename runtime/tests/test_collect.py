@@ -458,7 +458,16 @@ def test_a_crafted_export_file_is_one_line_exit_2(tmp_path, arrays):
     )
 
 
-def test_an_export_declaring_a_billion_pictures_is_refused_unread(tmp_path):
+@pytest.mark.parametrize(
+    "member, descr, shape",
+    [
+        ("images", "|u1", (10**9, 28, 28)),
+        ("images", "|u1", (1, 200_000, 200_000)),  # 40 GB in one picture
+        ("labels", "<U100000000", (4,)),  # 1.6 GB of text
+    ],
+    ids=["a-billion-pictures", "one-huge-picture", "huge-labels"],
+)
+def test_an_export_declaring_a_huge_array_is_refused_unread(tmp_path, member, descr, shape):
     import zipfile
 
     path = _npz(
@@ -468,13 +477,12 @@ def test_an_export_declaring_a_billion_pictures_is_refused_unread(tmp_path):
         records=np.array(["{}"]),
     )
     header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(
-        header, {"descr": "|u1", "fortran_order": False, "shape": (10**9, 28, 28)}
-    )
+    np.lib.format.write_array_header_1_0(header, {"descr": descr, "fortran_order": False, "shape": shape})
     with zipfile.ZipFile(path, "a") as archive:
-        archive.writestr("images.npy", np.lib.format.magic(1, 0) + header.getvalue(), zipfile.ZIP_STORED)
+        archive.writestr(f"{member}.npy", np.lib.format.magic(1, 0) + header.getvalue(), zipfile.ZIP_STORED)
     done = run_cli("samples", str(path))
     assert done.returncode == 2 and "not a samples file" in done.stderr, done.stderr
+    assert done.stderr.count("\n") == 1
 
 
 def test_labels_given_twice_or_as_json_numbers(classifier, tmp_path):
