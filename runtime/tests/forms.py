@@ -86,6 +86,18 @@ def _photo(digit: np.ndarray, seed: int) -> np.ndarray:
     return paper_photo(digit, (h, w), box, seed=seed)
 
 
+def _on_a_desk(digit: np.ndarray, seed: int) -> np.ndarray:
+    """``_photo``'s sheet with a darker desk around it: on each side 5-35% of the sheet's size."""
+    photo = _photo(digit, seed)
+    rng = np.random.default_rng(seed + 1_000_000)
+    h, w = photo.shape
+    top, bottom = (int(m) for m in rng.uniform(0.05, 0.35, 2) * h)
+    left, right = (int(m) for m in rng.uniform(0.05, 0.35, 2) * w)
+    framed = rng.normal(rng.uniform(25, 110), 6, (h + top + bottom, w + left + right))
+    framed[top : top + h, left : left + w] = photo
+    return np.clip(framed, 0, 255).astype(np.uint8)
+
+
 # Warm paper under indoor light: each colour channel is the gray level times this.
 _WARM = {"R": 1.02, "G": 0.99, "B": 0.93}
 
@@ -137,6 +149,7 @@ DIGIT_FORMS: dict[str, Callable[[np.ndarray, int], bytes]] = {
     "photo on uneven paper, PNG": lambda d, s: encode(_photo(d, s)),
     "photo on uneven paper, JPEG": lambda d, s: encode(_photo(d, s), "JPEG", quality=85),
     "photo from the page, 1024x768 colour JPEG": _page_photo,
+    "photo of a sheet on a darker desk, JPEG": lambda d, s: encode(_on_a_desk(d, s), "JPEG", quality=85),
     "photo on ruled paper, fine pen": lambda d, s: encode(fine_pen_on_ruled_paper(d, seed=s)),
     "photo, 16-bit PNG": _photo_16bit,
 }

@@ -8,7 +8,7 @@ chosen on. The test set stays unseen.
 The bound "at most 1% of right answers doubted" is a rate, and 1,000 digits are a sample: a
 form passes when its count of doubted right answers is one that a rule doubting exactly 1% would
 exceed with probability under 0.1% (binomial; about 2% of the right answers at 1,000 digits).
-So a rule that truly keeps its promise fails one of the 36 form-and-model checks in under
+So a rule that truly keeps its promise fails one of the 40 form-and-model checks in under
 4% of draws of digits, and one that doubts 3% of right answers fails almost surely.
 """
 
@@ -287,3 +287,34 @@ def test_a_canvas_export_with_transparency_reads_either_ink_colour(validation, c
         buffer = io.BytesIO()
         Image.fromarray(rgba).save(buffer, format="PNG")
         assert classifiers[0].predict(Image.open(buffer))[0].digit == labels[7], ink
+
+
+@pytest.mark.parametrize("margin", [20, 60, 120])
+def test_a_sheet_photographed_on_a_darker_desk_is_read_on_the_sheet(validation, classifiers, margin):
+    # The desk makes the border dark, so the border alone would take the paper for ink.
+    from synthetic import paper_photo
+
+    digits, labels = validation[0][HELD_OUT][:50], validation[1][HELD_OUT][:50]
+    rng = np.random.default_rng(margin)
+    photos = []
+    for i, digit in enumerate(digits):
+        framed = rng.normal(rng.uniform(30, 100), 6, (400 + 2 * margin, 300 + 2 * margin))
+        framed[margin : margin + 400, margin : margin + 300] = paper_photo(
+            digit, (400, 300), (100, 60, 200, 180), i
+        )
+        photos.append(encode(np.clip(framed, 0, 255).astype(np.uint8), "JPEG", quality=85))
+    images = mnist_forms(lambda photo: photo, photos)
+    for classifier in classifiers:
+        predictions = predictions_from_scores(classifier.scores(images), images)
+        right_and_sure = [p.digit == label and p.sure for p, label in zip(predictions, labels, strict=True)]
+        assert np.mean(right_and_sure) >= 0.9, (classifier.path.name, np.mean(right_and_sure))
+
+
+def test_a_thick_bright_stroke_on_black_stays_ink(classifiers):
+    # A bright shape that fills its box is paper only when the box covers much of the picture.
+    canvas = np.zeros((280, 280), np.uint8)
+    canvas[40:240, 120:160] = 255  # a 1, drawn as one thick bar
+    images = mnist_forms(lambda picture: picture, [encode(canvas)])
+    assert images[0].max() > 0 and images[0][:, :6].max() == 0  # a bar in the middle, not a frame
+    for classifier in classifiers:
+        assert predictions_from_scores(classifier.scores(images), images)[0].digit == 1
