@@ -207,11 +207,14 @@ def pil_to_gray(image) -> np.ndarray:
     float copy are made of the shrunk picture.
     """
     pil, _ = _pillow()
-    # Pillow turns a TIFF upright as it loads it and then drops its orientation tag (a JPEG's it
-    # leaves to the caller): the tag is read after loading, so no picture is turned twice.
+    # Pillow turns a TIFF upright as it loads it (a JPEG's orientation it leaves to the caller).
+    # Pillow 10.4 and 13 then drop the tag, so it is read after loading; Pillow 9.5 keeps it and
+    # records the turn in ``_tile_orientation`` (Debian bookworm's Pillow is 9.4).
     image.load()
     orientation = None
-    if len(image.info.get("exif") or b"") <= MAX_EXIF_BYTES:
+    if image.format == "TIFF" and getattr(image, "_tile_orientation", None):
+        pass  # turned upright already
+    elif len(image.info.get("exif") or b"") <= MAX_EXIF_BYTES:
         try:
             orientation = image.getexif().get(0x0112)
         except Exception:  # a damaged EXIF block is no reason to refuse the picture
