@@ -16,7 +16,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mnist_edge_runtime.errors import RuntimeInputError
+from mnist_edge_runtime.errors import RuntimeInputError, not_a_file
 
 MANIFEST = "manifest.json"
 # Published test accuracy of the original mnist-digit-classification project.
@@ -187,7 +187,7 @@ def check_model_file(path: Path, backend: str | None = None) -> dict | None:
     """Everything that must hold before ``path`` is loaded; returns its manifest entry, if any."""
     path = Path(path)
     if not path.is_file():
-        raise RuntimeInputError(f"{path}: no such model file")
+        raise not_a_file(path, "model file")
     entry = manifest_entry(path)
     if entry is not None:
         verify_against_manifest(path, entry)

@@ -27,7 +27,7 @@ from mnist_edge_runtime.bundle import (
     read_manifest,
 )
 from mnist_edge_runtime.classifier import Classifier, format_confidence, predictions_from_scores
-from mnist_edge_runtime.errors import RuntimeInputError, permission_problem
+from mnist_edge_runtime.errors import RuntimeInputError, not_a_file, permission_problem
 from mnist_edge_runtime.idx import read_images_and_labels
 from mnist_edge_runtime.machine import describe_machine
 from mnist_edge_runtime.samples import DEFAULT_MAX_SAMPLES, DEFAULT_MIN_FREE_BYTES
@@ -423,7 +423,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from mnist_edge_runtime.service import systemd_unit
 
         if not model.is_file():
-            raise RuntimeInputError(f"{model}: no such model file")
+            raise not_a_file(model, "model file")
 
         print(systemd_unit(args, model), end="")
         return 0

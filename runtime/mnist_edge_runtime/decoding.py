@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_edge_runtime.errors import RuntimeInputError
+from mnist_edge_runtime.errors import RuntimeInputError, not_a_file
 from mnist_edge_runtime.reading import WORKING_SIDE, flatten_alpha
 
 # Decoding a picture may take at most this much memory (see decode_cost): a 40-megapixel RGB photo
@@ -54,7 +54,7 @@ def load_image_file(path: Path, max_decode_bytes: int = MAX_DECODE_BYTES) -> np.
     """
     path = Path(path)
     if not path.is_file():
-        raise RuntimeInputError(f"{path}: no such file")
+        raise not_a_file(path)
     if path.stat().st_size > MAX_FILE_BYTES:
         raise RuntimeInputError(
             f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; not a digit picture"

@@ -14,3 +14,10 @@ class NoDigitError(RuntimeInputError):
 def permission_problem(exc: PermissionError) -> str:
     """A ``PermissionError`` as the one line a user reads: the path and what was refused."""
     return f"{exc.filename}: permission denied" if exc.filename else f"permission denied ({exc})"
+
+
+def not_a_file(path, kind: str = "file") -> RuntimeInputError:
+    """The error for a ``path`` that is not a regular file: missing, or a folder, pipe or device."""
+    if path.exists():
+        return RuntimeInputError(f"{path}: not a regular file (a folder, a pipe or a device)")
+    return RuntimeInputError(f"{path}: no such {kind}")

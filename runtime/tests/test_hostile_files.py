@@ -140,3 +140,15 @@ def test_a_path_the_user_may_not_enter_is_one_line(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert err.startswith("mnist-edge-runtime: error: ") and err.endswith(": permission denied\n"), err
     assert err.count("\n") == 1
+
+
+def test_a_folder_or_a_pipe_is_not_taken_for_a_missing_file(tmp_path):
+    import os
+
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    for path in (tmp_path, pipe):
+        done = run_cli("predict", "--model-file", str(path), str(path))
+        assert one_line_exit_2(done) and "not a regular file" in done.stderr, done.stderr
+    picture = run_cli("predict", str(pipe))
+    assert picture.returncode == 1 and "not a regular file" in picture.stdout, picture.stdout
