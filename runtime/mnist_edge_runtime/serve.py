@@ -135,6 +135,10 @@ def decode_body(
         raise RequestError(400, 'empty body: send an image (PNG, JPEG, ...) or JSON {"image": 28x28 numbers}')
     if is_json(content_type):
         return _json_pixels(json_document(body))
+    if content_type.split(";")[0].strip().lower() == "multipart/form-data":  # curl -F, an HTML form
+        raise RequestError(
+            400, "send the picture itself as the request body (curl --data-binary @digit.png), not a form"
+        )
     try:
         return load_image_bytes(body, "body", max_decode_bytes)
     except RuntimeInputError as exc:

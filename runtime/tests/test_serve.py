@@ -450,6 +450,14 @@ def test_an_unexpected_decoder_error_is_a_400_not_a_500(client):
     assert response.status_code == 400 and "\n" not in response.json()["error"]
 
 
+def test_a_form_upload_is_told_to_send_the_picture_itself(client):
+    body = b'--x\r\nContent-Disposition: form-data; name="file"; filename="7.png"\r\n\r\n\x89PNG\r\n--x--\r\n'
+    response = client.post(
+        "/api/predict", content=body, headers={"content-type": "multipart/form-data; boundary=x"}
+    )
+    assert response.status_code == 400 and "--data-binary" in response.json()["error"]
+
+
 def test_host_names_compare_without_port_or_brackets():
     from mnist_edge_runtime.guard import host_name
 
