@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -387,7 +389,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     rows, predictions = parity_check.measure(paths, images, labels, args.backend, args.threads, full)
     here = describe_machine()
     if args.predictions:
-        _write_text_atomically(args.predictions, json.dumps(predictions) + "\n")
+        _write_new_text(args.predictions, json.dumps(predictions) + "\n")
     if args.json:
         print(json.dumps([{**row, "machine": here} for row in rows], indent=2))
     else:
@@ -396,16 +398,30 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_PARITY_FAILED if any(row["parity"] == "FAIL" for row in rows) else 0
 
 
-def _write_text_atomically(path: Path, text: str) -> None:
-    """Write beside ``path``, then rename: a failure leaves no half-written file, and says why in one line."""
-    partial = path.with_name(f".{path.name}.partial")
+def _write_new_text(path: Path, text: str) -> None:
+    """Write a new file whole or not at all: into a temporary file of our own beside ``path``, then
+    linked to its name, which fails if anything took the name meanwhile (never replaced)."""
     try:
-        partial.write_text(text)
-        os.replace(partial, path)
+        handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent or ".")
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            partial.unlink()
         raise RuntimeInputError(f"{path}: cannot write ({exc.strerror})") from None
+    try:
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        try:
+            os.link(partial, path)
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
+                raise
+            with open(path, "x") as file:  # no hard links (a FAT memory stick): created, never replaced
+                file.write(text)
+    except FileExistsError:
+        raise RuntimeInputError(f"{path}: already exists; --predictions writes a new file") from None
+    except OSError as exc:
+        raise RuntimeInputError(f"{path}: cannot write ({exc.strerror})") from None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
 
 
 # --- serve --------------------------------------------------------------------------------------

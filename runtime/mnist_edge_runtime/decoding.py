@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_edge_runtime.errors import RuntimeInputError, not_a_file
+from mnist_edge_runtime.errors import RuntimeInputError, not_a_file, permission_problem
 from mnist_edge_runtime.reading import WORKING_SIDE, flatten_alpha
 
 # Decoding a picture may take at most this much memory (see decode_cost): a 40-megapixel RGB photo
@@ -53,9 +53,13 @@ def load_image_file(path: Path, max_decode_bytes: int = MAX_DECODE_BYTES) -> np.
     a 48-megapixel baseline photo costs a few megabytes.
     """
     path = Path(path)
-    if not path.is_file():
-        raise not_a_file(path)
-    if path.stat().st_size > MAX_FILE_BYTES:
+    try:
+        if not path.is_file():
+            raise not_a_file(path)
+        size = path.stat().st_size
+    except PermissionError as exc:  # this picture's own error, not the batch's
+        raise RuntimeInputError(permission_problem(exc)) from None
+    if size > MAX_FILE_BYTES:
         raise RuntimeInputError(
             f"{path}: larger than {MAX_FILE_BYTES // (1024 * 1024)} MB; not a digit picture"
         )
@@ -163,17 +167,44 @@ def _decode(source: object, what: str, max_decode_bytes: int) -> np.ndarray:
 
 
 def _jpeg_scans(source: object) -> int:
-    """The start-of-scan markers in a JPEG file or in-memory file: the byte pair 0xFF 0xDA, which
-    entropy-coded data never holds (it follows each 0xFF of its own with 0x00)."""
+    """The start-of-scan markers of a JPEG file or in-memory file's first picture, up to one more
+    than ``MAX_JPEG_SCANS``: its segments are walked from the start, so metadata and whatever
+    follows the picture (a phone's motion-photo video) are never counted."""
     import io
+    import mmap
 
     if isinstance(source, io.BytesIO):
-        return source.getvalue().count(b"\xff\xda")
-    scans, previous = 0, b""
-    with open(source, "rb") as file:
-        while chunk := file.read(1 << 20):
-            scans += (previous[-1:] + chunk).count(b"\xff\xda")
-            previous = chunk
+        return _scans_in(source.getvalue())
+    with open(source, "rb") as file, mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return _scans_in(data)
+
+
+def _scans_in(data) -> int:
+    scans, position, size = 0, 2, len(data)  # after the start-of-image marker
+    while position + 4 <= size and scans <= MAX_JPEG_SCANS:
+        if data[position] != 0xFF:
+            break  # not a marker where one must be: Pillow's decoder says what is wrong
+        marker = data[position + 1]
+        if marker == 0xFF:  # fill byte
+            position += 1
+            continue
+        if marker == 0xD9:  # end of the picture
+            break
+        if 0xD0 <= marker <= 0xD7 or marker in (0x01, 0xD8):  # markers without a length
+            position += 2
+            continue
+        position += 2 + (data[position + 2] << 8 | data[position + 3])
+        if marker == 0xDA:  # a scan: its entropy-coded data runs to the next marker but a restart
+            scans += 1
+            while True:
+                position = data.find(b"\xff", position)
+                if position < 0 or position + 1 >= size:
+                    return scans
+                following = data[position + 1]
+                if following == 0x00 or 0xD0 <= following <= 0xD7:
+                    position += 2
+                    continue
+                break
     return scans
 
 

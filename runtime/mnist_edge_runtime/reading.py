@@ -219,12 +219,14 @@ def _ink_bright(gray: np.ndarray) -> np.ndarray:
 
 
 # A sheet of paper photographed with the desk around it: the border is dark, yet what is brighter
-# than the middle of the tonal range fills most of a box covering much of the picture. No digit's
-# strokes do (MNIST's fill at most about half of their box), and a thick stroke that does, a 1,
-# covers a narrow box. The picture is then read inside that box, a little in from the paper's edges.
-PAPER_FILL = 0.7
-PAPER_AREA = 0.2
-PAPER_INSET = 0.01
+# than the middle of the tonal range makes a box covering much of the picture whose edges, just
+# inside it, are bright all along (a sheet's edges are paper; the edges of a digit's box are
+# mostly background, and a filled blob's are bright but hold nothing dark inside), and which holds
+# darker marks. The picture is then read inside that box, a little in from the paper's edges.
+PAPER_AREA = 0.2  # of the picture
+PAPER_EDGE = 0.95  # of each edge line bright
+PAPER_INSET = 0.02  # of the box's height and width
+PAPER_MIN_SIDE = 16  # pixels of the box, at working size
 
 
 def _paper(gray: np.ndarray) -> tuple[slice, slice] | None:
@@ -235,10 +237,15 @@ def _paper(gray: np.ndarray) -> tuple[slice, slice] | None:
     bright = gray > (low + high) / 2
     rows, cols = np.flatnonzero(bright.any(axis=1)), np.flatnonzero(bright.any(axis=0))
     height, width = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
-    if height * width < PAPER_AREA * gray.size or np.count_nonzero(bright) < PAPER_FILL * height * width:
+    if min(height, width) < PAPER_MIN_SIDE or height * width < PAPER_AREA * gray.size:
         return None
     dy, dx = max(1, round(PAPER_INSET * height)), max(1, round(PAPER_INSET * width))
-    return slice(rows[0] + dy, rows[-1] + 1 - dy), slice(cols[0] + dx, cols[-1] + 1 - dx)
+    inside = slice(rows[0] + dy, rows[-1] + 1 - dy), slice(cols[0] + dx, cols[-1] + 1 - dx)
+    sheet = bright[inside]
+    edges = (sheet[0], sheet[-1], sheet[:, 0], sheet[:, -1])
+    if min(float(edge.mean()) for edge in edges) < PAPER_EDGE or sheet.all():
+        return None
+    return inside
 
 
 def _ink_signal(gray: np.ndarray) -> tuple[np.ndarray, np.float32, np.ndarray] | None:

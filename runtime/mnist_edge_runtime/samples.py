@@ -51,7 +51,9 @@ PARTIAL_PREFIX = ".partial-"
 SAMPLE_ID = re.compile(r"\d{8}T\d{6}-[0-9a-f]{8}")  # the name of every sample folder this tool writes
 STALE_PARTIAL_SECONDS = 600  # a sample takes milliseconds to write: an older partial one was cut short
 MAX_READ_SAMPLES = 1_000_000  # an export declaring more is refused before anything is allocated
-MAX_TEXT_BYTES = 256 * 1024 * 1024  # an export's labels or records declaring more are refused so too
+# An export's label or record longer than this many characters is refused before anything is
+# allocated (a record is about 300): numpy stores every one as long as the longest.
+MAX_TEXT_CHARS = 4096
 SAMPLE_FILE = "sample.json"
 MNIST_FILE = "mnist.png"
 SIDE = 28
@@ -438,7 +440,7 @@ def _read_export(path: Path) -> Samples:
             # What each array declares is checked whole before any of it is allocated.
             if name == "images" and (shape[1:] != (SIDE, SIDE) or dtype != np.uint8):
                 raise ValueError("its images are not 28x28 uint8 pictures")
-            if name != "images" and (dtype.kind not in "US" or shape[0] * dtype.itemsize > MAX_TEXT_BYTES):
+            if name != "images" and (dtype.kind not in "US" or dtype.itemsize > 4 * MAX_TEXT_CHARS):
                 raise ValueError(f"its {name} are not a samples file's")
         with np.load(path, allow_pickle=False) as data:
             images = np.asarray(data["images"])

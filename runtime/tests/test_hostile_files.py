@@ -152,3 +152,42 @@ def test_a_folder_or_a_pipe_is_not_taken_for_a_missing_file(tmp_path):
         assert one_line_exit_2(done) and "not a regular file" in done.stderr, done.stderr
     picture = run_cli("predict", str(pipe))
     assert picture.returncode == 1 and "not a regular file" in picture.stdout, picture.stdout
+
+
+def test_a_photo_with_a_video_after_it_is_read(tmp_path):
+    # Phone "motion photos" append an MP4 after the JPEG's end: its bytes are not scans.
+    import os
+
+    out = io.BytesIO()
+    Image.effect_noise((640, 480), 40).convert("RGB").save(out, "JPEG", progressive=True)
+    picture = out.getvalue() + os.urandom(8_000_000)
+    assert decoding.load_image_bytes(picture).shape == (480, 640)
+
+
+def test_eval_never_replaces_a_file_that_appears_while_it_runs(tmp_path, monkeypatch):
+    from mnist_edge_runtime import cli
+
+    target = tmp_path / "predictions.json"
+    target.write_text("someone else's")
+    with pytest.raises(RuntimeInputError, match="already exists"):
+        cli._write_new_text(target, "[]\n")
+    assert target.read_text() == "someone else's" and sorted(tmp_path.iterdir()) == [target]
+
+
+def test_one_locked_picture_is_its_own_error_not_the_batch(tmp_path, monkeypatch, capsys):
+    picture, locked = tmp_path / "blank.png", tmp_path / "locked" / "a.png"
+    Image.new("L", (280, 280), 255).save(picture)
+    is_file = Path.is_file
+
+    def refused(self: Path) -> bool:
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return is_file(self)
+
+    monkeypatch.setattr(Path, "is_file", refused)
+    with pytest.raises(SystemExit) as exited:
+        main(["predict", str(picture), str(locked)])
+    out = capsys.readouterr().out
+    assert exited.value.code == 1  # some file could not be read; the others are answered
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert "error: permission denied" in rows[str(locked)] and "blank" in rows[str(picture)]

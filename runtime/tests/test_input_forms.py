@@ -318,3 +318,21 @@ def test_a_thick_bright_stroke_on_black_stays_ink(classifiers):
     assert images[0].max() > 0 and images[0][:, :6].max() == 0  # a bar in the middle, not a frame
     for classifier in classifiers:
         assert predictions_from_scores(classifier.scores(images), images)[0].digit == 1
+
+
+def test_bright_digits_on_black_are_never_taken_for_a_sheet(validation):
+    # Some digits fill most of their box (a bold 8, a 1): their box's edges are mostly background,
+    # or they hold nothing dark inside, as a sheet's never are.
+    from mnist_edge_runtime.reading import _paper, _working_size
+
+    for digit in validation[0][:1000]:
+        upscaled = np.asarray(Image.fromarray(digit).resize((56, 56), Image.BICUBIC), np.float32)
+        ys, xs = np.nonzero(digit)
+        crop = np.pad(digit[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1], 2)
+        tight = np.asarray(
+            Image.fromarray(crop).resize((crop.shape[1] * 4, crop.shape[0] * 4), Image.BICUBIC)
+        )
+        assert _paper(upscaled) is None and _paper(_working_size(tight)) is None
+    bar = np.zeros((220, 80), np.float32)
+    bar[10:210, 20:60] = 255  # a 1 drawn as one solid bar, filling much of the picture
+    assert _paper(bar) is None

@@ -569,7 +569,18 @@ def test_cpu_description_names_the_kernel_features(monkeypatch, tmp_path, text, 
 # --- inputs of every form and size, threads -------------------------------------------------------
 
 
-@pytest.mark.parametrize("size", [(1, 1), (1, 9), (9, 1), (9, 7), (2, 600), (600, 2), (3, 3000)])
+def _bright_band(size: tuple[int, int], axis: int) -> np.ndarray:
+    """Black, with its middle third of rows (or columns) white: a box filled bright, a pixel or two thick."""
+    pixels = np.zeros(size, np.uint8)
+    third = size[axis] // 3
+    band = slice(third, max(third + 1, 2 * third))
+    pixels[(band, slice(None)) if axis == 0 else (slice(None), band)] = 255
+    return pixels
+
+
+@pytest.mark.parametrize(
+    "size", [(1, 1), (1, 9), (9, 1), (9, 7), (10, 10), (1, 10), (2, 600), (600, 2), (3, 3000)]
+)
 def test_degenerate_picture_sizes_get_a_prediction_or_one_line(tmp_path, size):
     from PIL import Image
 
@@ -578,6 +589,8 @@ def test_degenerate_picture_sizes_get_a_prediction_or_one_line(tmp_path, size):
         ("random", rng.integers(0, 256, size, dtype=np.uint8)),
         ("white", np.full(size, 255, np.uint8)),
         ("black", np.zeros(size, np.uint8)),
+        ("rows-band", _bright_band(size, axis=0)),
+        ("columns-band", _bright_band(size, axis=1)),
     ]:
         path = tmp_path / f"{kind}-{size[0]}x{size[1]}.png"
         Image.fromarray(pixels).save(path)
