@@ -372,7 +372,7 @@ def _print_predictions(files: list[Path], answers: dict, errors: dict) -> None:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     if args.predictions and os.path.lexists(args.predictions):  # never replaced: it may be anything
-        raise RuntimeInputError(f"{args.predictions}: already exists; --predictions writes a new file")
+        raise _taken(args.predictions)
     images, labels = read_images_and_labels(args.images, args.labels)
     full = args.limit is None or args.limit >= len(labels)
     images, labels = images[: args.limit], labels[: args.limit]
@@ -398,6 +398,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return EXIT_PARITY_FAILED if any(row["parity"] == "FAIL" for row in rows) else 0
 
 
+def _taken(path: Path) -> RuntimeInputError:
+    return RuntimeInputError(f"{path}: already exists; --predictions writes a new file")
+
+
 def _write_new_text(path: Path, text: str) -> None:
     """Write a new file whole or not at all: into a temporary file of our own beside ``path``, then
     linked to its name, which fails if anything took the name meanwhile (never replaced)."""
@@ -416,7 +420,7 @@ def _write_new_text(path: Path, text: str) -> None:
             with open(path, "x") as file:  # no hard links (a FAT memory stick): created, never replaced
                 file.write(text)
     except FileExistsError:
-        raise RuntimeInputError(f"{path}: already exists; --predictions writes a new file") from None
+        raise _taken(path) from None
     except OSError as exc:
         raise RuntimeInputError(f"{path}: cannot write ({exc.strerror})") from None
     finally:
