@@ -8,7 +8,7 @@ export, JPEG, BMP, PGM, 1-bit, 16-bit; drawings on the page's 280x280 canvas, sm
 its edges; photos on uneven and ruled paper) and read back as a file would be. Per form: accuracy,
 confident-wrong answers (wrong at confidence >= 0.9, and how many of those the rule still calls
 sure), and the share of right and of wrong answers the "not sure" rule doubts, and the time from the file's
-bytes to the 28x28 image (median over the pictures, one thread). Non-digits (letters, shapes,
+bytes to the 28x28 image (median over the pictures, one thread). Non-digits (letters, shapes, blots,
 noise, blank paper): the share doubted, and the time. Writes ``benchmarks/results/input_forms.json``
 (and the table docs/input-forms.md shows, ``input_forms.md``). ``--derive`` also prints the rule's bounds as
 ``verdict.derive_rule`` computes them from these forms and both int8 models. ``--baseline REV``

@@ -363,6 +363,20 @@ def test_the_runtime_readme_says_how_many_images_ci_checks_the_packages_on():
     assert f"CI runs it on the first {images:,} test images (`--images {images}`)" in text
 
 
+def test_the_not_sure_rule_the_runtime_readme_gives_is_the_runtimes():
+    from mnist_edge_runtime import verdict
+
+    text = " ".join(RUNTIME_README.read_text().split())
+    low, high = verdict.INK_SHARE
+    for words in (
+        f"ink (pixels > {verdict.INK_LEVEL}) covering less than {low:.0%} or more than {high:.0%}",
+        f"in more than {verdict.MAX_PIECES} separate pieces",
+        f"under {verdict.MIN_INK_SIDE} pixels along its longer side",
+        f"the best score under {verdict.MIN_CONFIDENCE}",
+    ):
+        assert words in text, words
+
+
 # --- benchmarks/all.sh runs what the docs say ---------------------------------------------------
 
 ALL_SH = ROOT / "benchmarks" / "all.sh"

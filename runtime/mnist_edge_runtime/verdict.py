@@ -7,7 +7,9 @@ the answer should not be trusted, in words a person understands:
 * ``"blank"``: no ink at all;
 * ``"not like a digit"``: a share of ink (pixels > ``INK_LEVEL``) outside the range the
   validation digits span (noise is nearly all ink, a dot almost none), or the bright pixels
-  (> 127) in more 8-connected pieces than any validation digit has (scattered specks);
+  (> 127) in more 8-connected pieces than any validation digit has (scattered specks), or ink
+  whose box is shorter, along its longer side, than any validation digit's (a blot or a filled
+  shape: reading thins strokes to a pen's width, and thinned, a blot is a small lump);
 * ``"two digits?"``: two large pieces of ink side by side, with no column in common;
 * ``"low confidence"``: the best score under ``MIN_CONFIDENCE``.
 
@@ -29,8 +31,9 @@ BLANK, NOT_A_DIGIT, TWO_DIGITS, LOW_CONFIDENCE = "blank", "not like a digit", "t
 INK_LEVEL = 63  # pixels above this count as ink: JPEG ringing around a stroke stays below it
 INK_SHARE = (0.03, 0.34)  # smallest and largest share of ink pixels in a validation digit
 MAX_PIECES = 3  # most 8-connected pieces of pixels > 127 in a validation digit
+MIN_INK_SIDE = 16  # shortest longer side of the ink's box in a validation digit (MNIST fits 20)
 TWO_DIGIT_SHARE = 0.3  # each of two side-by-side pieces holds at least this share of the ink
-MIN_CONFIDENCE = 0.3
+MIN_CONFIDENCE = 0.5
 MAX_FALSE_DOUBT = 0.01  # the share of correct validation answers the rule may doubt, in any form
 
 
@@ -43,6 +46,15 @@ def pieces(image: np.ndarray) -> list[tuple[int, int, int]]:
     size = np.bincount(runs.label, weights=runs.ends - runs.starts, minlength=count)
     _, _, left, right = piece_boxes(runs, count)
     return [(int(size[k]), int(left[k]), int(right[k]) - 1) for k in range(1, count)]
+
+
+def ink_side(image: np.ndarray) -> int:
+    """The longer side of the box of the ink (pixels > ``INK_LEVEL``), in pixels; 0 for none."""
+    ink = image > INK_LEVEL
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    if not rows.size:
+        return 0
+    return int(max(rows[-1] - rows[0], cols[-1] - cols[0])) + 1
 
 
 def side_by_side(found: list[tuple[int, int, int]]) -> bool:
@@ -63,6 +75,8 @@ def doubt(image: np.ndarray, confidence: float) -> str | None:
     share = ink / image.size
     found = pieces(image)
     if not INK_SHARE[0] <= share <= INK_SHARE[1] or len(found) > MAX_PIECES:
+        return NOT_A_DIGIT
+    if ink_side(image) < MIN_INK_SIDE:
         return NOT_A_DIGIT
     if side_by_side(found):
         return TWO_DIGITS
@@ -85,17 +99,19 @@ def derive_rule(
     """The bounds, from validation digits in every input form and each model's scores on them.
 
     ``forms`` maps a form's name to its (N, 28, 28) MNIST-form images (a blank picture is all
-    zeros), ``scores`` the same name to one (N, 10) array per model. The ink bounds span every
-    digit that every model gets right, in every form (rounded outwards to 0.01); the confidence
-    bound is the highest, in steps of 0.05 from 0.3, that doubts at most ``MAX_FALSE_DOUBT`` of the right
-    answers of any model in any form (where none does, the lowest, with a ``UserWarning``).
+    zeros), ``scores`` the same name to one (N, 10) array per model. The ink bounds (share, pieces,
+    longer side of the box) span every digit that every model gets right, in every form (shares
+    rounded outwards to 0.01); the confidence bound is the highest, in steps of 0.05 from 0.3,
+    that doubts at most ``MAX_FALSE_DOUBT`` of the right answers of any model in any form (where
+    none does, the lowest, with a ``UserWarning``).
     """
-    shares, most_pieces = [], 0
+    shares, sides, most_pieces = [], [], 0
     for name, images in forms.items():
         right = np.all([s.argmax(axis=1) == labels for s in scores[name]], axis=0)
         drawn = images[right & np.any(images > INK_LEVEL, axis=(1, 2))]
         shares.append(np.count_nonzero(drawn > INK_LEVEL, axis=(1, 2)) / images[0].size)
         most_pieces = max([most_pieces, *(len(pieces(image)) for image in drawn)])
+        sides.extend(ink_side(image) for image in drawn)
     shares = np.concatenate(shares)
     # From 0.3: flat's softmax, taught the uniform 1/10 for non-digits, gives some right answers of a
     # photographed digit a best score under 0.5.
@@ -114,5 +130,6 @@ def derive_rule(
     return {
         "ink_share": (float(np.floor(shares.min() * 100) / 100), float(np.ceil(shares.max() * 100) / 100)),
         "max_pieces": most_pieces,
+        "min_ink_side": min(sides),
         "min_confidence": float(max(allowed)) if allowed else float(thresholds[0]),
     }

@@ -4,7 +4,7 @@ Each digit form turns one MNIST digit (28x28 uint8, bright ink on black) into th
 person would have: the same digit saved dark on white, in colour, as a canvas export with
 transparency, as JPEG, BMP, PGM, 1-bit or 16-bit, drawn big on the page's 280x280 canvas, or
 photographed on paper. Each non-digit is an encoded picture of something that is not a digit:
-letters from a system font, shapes, noise, blank paper. ``benchmarks/input_forms.py`` and the
+letters from a system font, shapes, blots, noise, blank paper. ``benchmarks/input_forms.py`` and the
 runtime's tests use both, on validation digits only (the last 5,000 training images).
 """
 
@@ -209,6 +209,34 @@ def shape(seed: int) -> bytes:
     return encode(np.asarray(image))
 
 
+def blot(seed: int) -> bytes:
+    """A blot of ink or a filled shape (disc, ellipse up to 2:1, ragged splat), 20-95% of the
+    picture's height: drawn on the page's canvas (PNG) or photographed on uneven paper (JPEG)."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    side = 256
+    mask = Image.new("L", (side, side), 0)
+    size = rng.uniform(0.2, 0.95) * side
+    sizes = sorted((size, size / rng.uniform(1, 2)))[:: 1 if rng.random() < 0.5 else -1]
+    c = side / 2 + rng.uniform(-1, 1, 2) * (side - max(sizes)) / 2
+    if seed % 3 < 2:  # a disc or an ellipse
+        ImageDraw.Draw(mask).ellipse(
+            [c[0] - sizes[0] / 2, c[1] - sizes[1] / 2, c[0] + sizes[0] / 2, c[1] + sizes[1] / 2], fill=255
+        )
+    else:  # a splat: a ragged outline
+        angles = np.linspace(0, 2 * np.pi, 40, endpoint=False)
+        radii = size / 2 * (1 + 0.3 * rng.standard_normal(40).clip(-1, 2)) / (1 + 0.3 * 2)
+        ImageDraw.Draw(mask).polygon(
+            [(c[0] + r * np.cos(a), c[1] + r * np.sin(a)) for r, a in zip(radii, angles)], fill=255
+        )
+    ink = np.asarray(mask)
+    if seed % 2:
+        return encode(paper_photo(ink, (side, side), (0, 0, side, side), seed=seed), "JPEG", quality=85)
+    canvas = Image.fromarray(255 - ink).resize((CANVAS, CANVAS), Image.BILINEAR)
+    return encode(np.asarray(canvas))
+
+
 def noise(seed: int) -> bytes:
     """Uniform noise: 28x28 or photo-sized."""
     rng = np.random.default_rng(seed)
@@ -232,6 +260,7 @@ def blank_paper(seed: int) -> bytes:
 NOT_DIGITS: dict[str, Callable[[int], bytes]] = {
     "letters A-Z (DejaVu fonts)": letter,
     "shapes (smiley, triangle, star, square, x, zigzag)": shape,
+    "blots and filled shapes": blot,
     "uniform noise": noise,
     "blank paper with a shadow (photo)": blank_paper,
 }

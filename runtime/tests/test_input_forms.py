@@ -34,6 +34,7 @@ from mnist_edge_runtime.verdict import (  # noqa: E402
     MAX_FALSE_DOUBT,
     MAX_PIECES,
     MIN_CONFIDENCE,
+    MIN_INK_SIDE,
     TWO_DIGITS,
     derive_rule,
     doubt,
@@ -104,7 +105,12 @@ def test_the_rule_is_the_one_the_validation_forms_give(derivation_forms, classif
     scores = {name: [c.scores(images) for c in classifiers] for name, images in forms.items()}
     if classifiers[0].backend == "litert":
         rule = derive_rule(forms, labels, scores)
-        assert rule == {"ink_share": INK_SHARE, "max_pieces": MAX_PIECES, "min_confidence": MIN_CONFIDENCE}
+        assert rule == {
+            "ink_share": INK_SHARE,
+            "max_pieces": MAX_PIECES,
+            "min_ink_side": MIN_INK_SIDE,
+            "min_confidence": MIN_CONFIDENCE,
+        }
         return
     slack = 2 / len(labels)  # which digits are right, and so the bounds' sample, may move too
     for name in forms:
@@ -186,6 +192,14 @@ def test_blank_paper_and_noise_are_doubted(classifiers):
     for name, floor in (("blank paper with a shadow (photo)", 0.95), ("uniform noise", 0.90)):
         row = not_digit_row(classifiers[0], mnist_forms(NOT_DIGITS[name], range(200)))
         assert row["doubted"] >= floor, (name, row)
+
+
+def test_blots_and_filled_shapes_are_doubted(classifiers):
+    """A filled disc once read as a ring, "0, sure", and a thinned blot as a small lump, "6, sure"."""
+    images = mnist_forms(NOT_DIGITS["blots and filled shapes"], range(200))
+    for classifier in classifiers:
+        row = not_digit_row(classifier, images)
+        assert row["doubted"] >= 0.95, row
 
 
 def test_two_digits_side_by_side_are_doubted_as_two(validation, classifiers):

@@ -220,6 +220,24 @@ def test_fine_pen_on_ruled_paper(test_set):
     assert correct >= 47
 
 
+def test_a_filled_shape_is_read_filled_not_as_its_rim():
+    """A cell of the background grid filled with ink is not paper: a filled disc drawn on the
+    canvas, or photographed filling most of the picture, stays filled (its rim alone reads as a 0)."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.new("L", (280, 280), 255)
+    ImageDraw.Draw(canvas).ellipse([60, 60, 220, 220], fill=0)
+    disc = Image.new("L", (256, 256), 0)
+    ImageDraw.Draw(disc).ellipse([8, 8, 248, 248], fill=255)
+    photo = paper_photo(np.asarray(disc), (256, 256), (0, 0, 256, 256), seed=3)
+    for picture in (np.asarray(canvas), photo):
+        image = to_mnist(picture)
+        ink = image > 127
+        rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+        middle = image[(rows[0] + rows[-1]) // 2, (cols[0] + cols[-1]) // 2]
+        assert middle > 127, "the middle of the shape was read as paper"
+
+
 def test_image_files_of_any_format(tmp_path, test_set):
     from PIL import Image
 
