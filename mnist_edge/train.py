@@ -78,7 +78,7 @@ class TrainConfig:
 # beforehand. (Neither change made conv2d read more of the held-out cursive hand's flagged 1s.)
 # Half of conv2d's flagged 1s joined to the stem in other ways (varied_flag_share 0.5) missed its
 # bar on validation; neither model draws them. Nor did a stronger elastic distortion of the pen
-# pictures clear it (handwriting.pen.ELASTIC_AMPLITUDE).
+# pictures clear it (handwriting.pen.ELASTIC_AMPLITUDE), nor a random slant (shear) of every picture.
 HANDWRITING = {"pen_digit_share": 0.2, "non_digit_share": 0.15}
 DEFAULTS = {
     "conv2d": TrainConfig(
