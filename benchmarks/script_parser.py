@@ -1,4 +1,5 @@
-"""The benchmarks' command lines: argparse, with the project's form of error (one line, exit 2)."""
+"""The command lines of the benchmarks and of the scripts beside them (CI's emulation harness, the
+runtime's examples): argparse, with the project's form of error (one line, exit 2)."""
 
 from __future__ import annotations
 

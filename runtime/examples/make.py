@@ -39,9 +39,10 @@ PICTURES = {
 
 
 def main() -> None:
-    import argparse
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from script_parser import OneLineParser  # one-line errors, as the benchmarks give
 
-    argparse.ArgumentParser(
+    OneLineParser(
         description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", "")
         + " Writes drawing-7.png, photo-2.jpg and ruled-paper-4.jpg beside this script."
     ).parse_args()

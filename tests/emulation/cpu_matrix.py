@@ -34,7 +34,6 @@ this.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -52,6 +51,9 @@ from mnist_edge_runtime.idx import read_images_and_labels
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))  # one-line errors, as the benchmarks give
+from script_parser import script_parser  # noqa: E402
+
 MNIST = REPO / "mnist_edge" / "datasets" / "mnist"
 TEST_IMAGES = 10_000  # the set a parity tolerance is a share of
 INT8_TFLITE = ["conv2d.int8.tflite", "flat.int8.tflite"]
@@ -223,7 +225,7 @@ def dump_scores(
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
+    parser = script_parser(__doc__)
     parser.add_argument("--litert-python", required=True)
     parser.add_argument("--tflite-python", required=True)
     parser.add_argument("--tflm-python", help="the toolchain's Python, to add the TFLM C sources")

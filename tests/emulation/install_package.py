@@ -39,7 +39,6 @@ fetched and cached by the scripts beside this one.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -54,6 +53,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))  # one-line errors, as the benchmarks give
+from script_parser import script_parser  # noqa: E402
+
 sys.path.insert(0, str(REPO))
 from mnist_edge.package import TARGETS  # noqa: E402
 
@@ -344,7 +346,7 @@ def markdown(result: dict) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
+    parser = script_parser(__doc__)
     parser.add_argument("--targets", default=",".join(EMULATION), help="comma-separated (default: all four)")
     parser.add_argument("--images", type=int, default=10_000)
     parser.add_argument("--native-litert-python", default=sys.executable, help="for --images < 10000")

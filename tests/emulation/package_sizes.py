@@ -11,7 +11,6 @@ Pillow). Writes ``package_sizes.{json,md}``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
@@ -19,6 +18,9 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1] / "benchmarks"))  # one-line errors, as the benchmarks give
+from script_parser import script_parser  # noqa: E402
+
 sys.path.insert(0, str(HERE))
 from install_package import TARGETS, install  # noqa: E402
 
@@ -43,7 +45,7 @@ def markdown(rows: list[dict]) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
+    parser = script_parser(__doc__)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     rows = []

@@ -11,7 +11,6 @@ Writes ``wheel_table.{json,md}`` with the date it was generated; the README incl
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import json
 import re
@@ -21,6 +20,9 @@ import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1] / "benchmarks"))  # one-line errors, as the benchmarks give
+from script_parser import script_parser  # noqa: E402
+
 _AARCH64 = [f"manylinux{t}_aarch64" for t in ("2014", "_2_17", "_2_24", "_2_26", "_2_27", "_2_28", "_2_31",
                                               "_2_34", "_2_35", "_2_36")]  # fmt: skip
 _ARMV7 = ["manylinux_2_17_armv7l", "manylinux_2_31_armv7l", "manylinux_2_34_armv7l", "linux_armv7l"]
@@ -64,7 +66,7 @@ def markdown(table: dict) -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()).replace("`", ""))
+    parser = script_parser(__doc__)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     rows = []
