@@ -44,8 +44,10 @@ MIN_CONTRAST = 16  # gray levels between paper and ink below which a 28x28 pictu
 # stands out less (a shadow across blank paper, grain, a crease) is not taken for a digit.
 MIN_INK_CONTRAST = 64
 # A cell of the background grid whose 10th percentile lies more than half the gray range above the
-# brightest paper's is filled with ink (a blot, a filled shape), not paper in shadow.
+# brightest paper's, and near the darkest ink of the other cells, is filled with ink (a blot, a
+# filled shape), not paper in a shadow.
 FILLED_CELL = 128
+FILLED_SHARE = 0.85
 # MNIST's stroke width at 28x28 (2 x area / boundary of the pixels over 127) is 2.2 / 2.8 / 3.9
 # pixels at the 10th / 50th / 90th percentile of 5,000 training digits. Strokes well outside
 # that range are brought to the median; those inside are left alone.
@@ -262,8 +264,8 @@ def _ink_signal(gray: np.ndarray) -> tuple[np.ndarray, np.float32, np.ndarray] |
     # Paper tone and shadows change slowly: the 10th percentile of each cell of a
     # 4x4 grid, smoothly interpolated, is background wherever a cell is not all ink.
     h, w = gray.shape
-    cells = _cell_percentiles(gray, 4 if min(h, w) >= 16 else 1, 10)
-    cells = _paper_only(cells)
+    grid = 4 if min(h, w) >= 16 else 1
+    cells = _paper_only(gray, _cell_percentiles(gray, grid, 10), grid)
     if (cells == cells.flat[0]).all():
         # An even background (a drawing's): interpolation gives that value everywhere.
         background = np.float32(float(cells.flat[0]) + 0.0)
@@ -294,17 +296,30 @@ def _ink_signal(gray: np.ndarray) -> tuple[np.ndarray, np.float32, np.ndarray] |
     return signal, peak, mask
 
 
-def _paper_only(cells: np.ndarray) -> np.ndarray:
+def _paper_only(gray: np.ndarray, cells: np.ndarray, grid: int) -> np.ndarray:
     """The cells' percentiles with those of cells filled with ink (a blot, a filled shape, a
     marker stroke wider than a cell) replaced by the median of the others.
 
     A filled cell's percentile is ink, not paper: taken for background, it would leave only the
-    rim of a filled shape, a ring, to be read as a 0. A cell is filled when its percentile lies
-    more than ``FILLED_CELL`` above the lowest (the brightest paper); shadows across paper stay
-    well under it (``MIN_INK_CONTRAST`` is what ink must clear)."""
-    filled = cells - cells.min() > FILLED_CELL
-    if not filled.any() or filled.all():
+    rim of a filled shape, a ring, to be read as a 0. A cell is deep when its percentile lies
+    more than ``FILLED_CELL`` above the lowest (the brightest paper). In a drawing (a border of
+    one exact tone: no light falls on it) a deep cell is filled. In a photo it may be paper in a
+    deep shadow, so it is filled only when it is near the ink the other cells hold
+    (``FILLED_SHARE`` of the way from their paper to their darkest ink): where they hold no ink
+    there is nothing to be near, and ink in a shadow is darker than the shadow's paper.
+    """
+    low = cells.min()
+    deep = cells - low > FILLED_CELL
+    if not deep.any() or deep.all():
         return cells
+    border = _border(gray)
+    if (border == border[0]).all():
+        filled = deep
+    else:
+        darkest = _cell_percentiles(gray, grid, 99)[~deep].max()
+        filled = deep & (cells - low >= FILLED_SHARE * (darkest - low)) & (darkest - low > FILLED_CELL)
+        if not filled.any():
+            return cells
     cells = cells.copy()
     cells[filled] = np.median(cells[~filled])
     return cells
@@ -475,31 +490,31 @@ def _share_inside(runs: _Runs, kept: np.ndarray, count: int) -> np.ndarray:
 
 def _ruled(ink: np.ndarray, fewest: int = 3) -> np.ndarray:
     """Rows that belong to ruled lines: thin bands of rows that are over half ink and run from
-    edge to edge, with a quarter of the width less ink just beyond them on both sides, when there
-    are at least ``fewest`` of them (a digit makes one or two, or thick ones when drawn big with a
-    marker; the ragged edge of a blot as wide as the picture makes many, with as much ink beside
-    them)."""
+    edge to edge, when there are at least ``fewest`` of them (a digit makes one or two, or thick
+    ones when drawn big with a marker) and at least ``fewest`` of them stand out, with a quarter
+    of the width less ink just beyond them on both sides (the ragged edge of a blot as tall or
+    wide as the picture makes thin bands too, with as much ink beside them; a line a digit's
+    stroke runs along stands out less, and is dropped with the others)."""
     counts = _count(ink, axis=1)
-    width = ink.shape[1]
-    over_half = counts > 0.5 * width
+    over_half = counts > 0.5 * ink.shape[1]
     if np.count_nonzero(over_half) < fewest:  # not enough rows for that many bands
         return np.zeros(ink.shape[0], bool)
-    margin = max(1, width // 20)
+    margin = max(1, ink.shape[1] // 20)
     rows = over_half & ink[:, :margin].any(axis=1) & ink[:, -margin:].any(axis=1)
     edges = np.flatnonzero(np.diff(np.concatenate([[0], rows.astype(np.int8), [0]])))
     starts, ends = edges[0::2], edges[1::2]
     thin = ends - starts <= max(3, ink.shape[0] // 50)
-    last = ink.shape[0] - 1
-    lines = [
-        (start, end)
-        for start, end in zip(starts[thin], ends[thin])
-        if counts[start:end].min()
-        - max(counts[max(start - 2 * (end - start), 0)], counts[min(end - 1 + 2 * (end - start), last)])
-        >= 0.25 * width
-    ]
     ruled = np.zeros_like(rows)
-    if len(lines) >= fewest:
-        for start, end in lines:
+    if np.count_nonzero(thin) < fewest:
+        return ruled
+    last = len(counts) - 1
+    beside = [
+        max(counts[max(start - 2 * (end - start), 0)], counts[min(end - 1 + 2 * (end - start), last)])
+        for start, end in zip(starts[thin], ends[thin])
+    ]
+    lines = counts[starts[thin]] - np.array(beside)
+    if np.count_nonzero(lines >= 0.25 * ink.shape[1]) >= fewest:
+        for start, end in zip(starts[thin], ends[thin]):
             ruled[start:end] = True
     return ruled
 

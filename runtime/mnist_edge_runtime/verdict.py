@@ -33,7 +33,7 @@ INK_SHARE = (0.03, 0.34)  # smallest and largest share of ink pixels in a valida
 MAX_PIECES = 3  # most 8-connected pieces of pixels > 127 in a validation digit
 MIN_INK_SIDE = 16  # shortest longer side of the ink's box in a validation digit (MNIST fits 20)
 TWO_DIGIT_SHARE = 0.3  # each of two side-by-side pieces holds at least this share of the ink
-MIN_CONFIDENCE = 0.5
+MIN_CONFIDENCE = 0.3
 MAX_FALSE_DOUBT = 0.01  # the share of correct validation answers the rule may doubt, in any form
 
 

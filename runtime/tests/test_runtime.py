@@ -238,6 +238,39 @@ def test_a_filled_shape_is_read_filled_not_as_its_rim():
         assert middle > 127, "the middle of the shape was read as paper"
 
 
+def _seven(size: tuple[int, int], points: list[tuple[int, int]], pen: int) -> np.ndarray:
+    """A 7 drawn with ``pen`` through ``points``, as ink coverage 0..1 on a (height, width) page."""
+    from PIL import Image, ImageDraw
+
+    ink = Image.new("L", (size[1], size[0]), 0)
+    ImageDraw.Draw(ink).line(points, fill=255, width=pen)
+    return np.asarray(ink, np.float32) / 255
+
+
+def test_a_digit_in_a_deep_shadow_is_read_not_swallowed_by_it():
+    """Paper darkened by 55-65% under a shadow is not taken for a cell filled with ink (which made
+    the shadow a huge piece of ink and this 7 a sure 1)."""
+    classifier = Classifier.open(INT8)
+    rng = np.random.default_rng(0)
+    ink = _seven((450, 600), [(80, 120), (220, 120), (120, 330)], 12)
+    for depth in (0.55, 0.58, 0.62, 0.65):
+        photo = (225 + rng.normal(0, 3, ink.shape)) * (1 - ink) + 35 * ink
+        photo *= 1 - depth / (1 + np.exp((np.arange(600) - 300) / 5))  # the left half in shadow
+        answer = classifier.predict(photo.clip(0, 255).astype(np.uint8))[0]
+        assert answer.digit == 7 and answer.sure, (depth, answer)
+
+
+def test_a_stroke_along_a_ruled_line_is_kept_and_the_line_dropped():
+    """A 7 whose bar, a marker's width, runs along one of four ruled lines."""
+    rng = np.random.default_rng(0)
+    ink = _seven((400, 400), [(40, 161), (360, 161), (90, 390)], 14)
+    paper = 215 + rng.normal(0, 4, ink.shape)
+    for row in (60, 160, 260, 360):
+        paper[row : row + 3] -= 70
+    answer = Classifier.open(INT8).predict((paper * (1 - ink) + 40 * ink).clip(0, 255).astype(np.uint8))[0]
+    assert answer.digit == 7 and answer.sure, answer
+
+
 def test_image_files_of_any_format(tmp_path, test_set):
     from PIL import Image
 
