@@ -8,7 +8,8 @@ the pen-stroke hand no training picture comes from) are drawn with the page's pe
 canvas, a round pen 18 pixels wide, black on white, saved as the page sends it (an opaque RGBA
 PNG), and read as ``serve`` reads an upload (``load_image_bytes``, ``mnist_or_blank``), then
 classified and judged as ``Classifier.predict`` does (``predictions_from_scores``). For every int8
-model of every bundle: accuracy per digit and per style, 1s with a flag (a set of their own), the
+model of every bundle: accuracy per digit and per style, 1s with a flag (a set of their own: read
+right, and read wrong yet called sure), the
 share of right answers the "not sure" rule doubts and of wrong answers it still calls sure; the
 same drawings "shrunk to 28x28 by their owner" (cropped square around the ink, resized to fill
 28x28, saved as a gray PNG); the share of letters, shapes, scribbles, fragments of digits and two
@@ -208,6 +209,7 @@ def measure(classifier: Classifier, data: dict) -> dict:
     result["flagged_ones"] = share(p.digit == 1 for p in ones)
     result["flagged_ones_read_as"] = dict(Counter(str(p.digit) for p in ones).most_common())
     result["flagged_ones_doubted"] = share(not p.sure for p in ones)
+    result["flagged_ones_sure_wrong"] = share(p.sure and p.digit != 1 for p in ones)
     shrunk = judged(classifier, digits["shrunk"])
     shrunk_figures = digit_figures(shrunk, labels)
     result["shrunk_accuracy"] = shrunk_figures["accuracy"]
@@ -316,6 +318,9 @@ def markdown(report: dict) -> str:
         )
     lines += [
         "| 1 with a flag" + "".join(f" | {pct(m['flagged_ones'])}" for m in models) + " |",
+        "| 1 with a flag, wrong and called sure"
+        + "".join(f" | {pct(m['flagged_ones_sure_wrong'])}" for m in models)
+        + " |",
         "| shrunk to 28x28 by their owner"
         + "".join(f" | {pct(m['shrunk_accuracy'])}" for m in models)
         + " |",

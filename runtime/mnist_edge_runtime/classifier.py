@@ -71,7 +71,7 @@ def predictions_from_scores(scores: np.ndarray, images: np.ndarray | None = None
     order = np.argsort(-scores, axis=1, kind="stable")
     results = []
     for i, (s, o) in enumerate(zip(scores, order)):
-        why = None if images is None else doubt(images[i], float(s[o[0]]))
+        why = None if images is None else doubt(images[i], float(s[o[0]]), float(s[o[1]]))
         if why == BLANK:
             results.append(Prediction(None, 0.0, None, 0.0, (), sure=False, doubt=BLANK))
             continue

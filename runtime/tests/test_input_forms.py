@@ -33,6 +33,7 @@ from mnist_edge_runtime.verdict import (  # noqa: E402
     LOW_CONFIDENCE,
     MAX_FALSE_DOUBT,
     MAX_PIECES,
+    MAX_RUNNER_UP,
     MIN_CONFIDENCE,
     MIN_INK_SIDE,
     TWO_DIGITS,
@@ -110,12 +111,14 @@ def test_the_rule_is_the_one_the_validation_forms_give(derivation_forms, classif
             "max_pieces": MAX_PIECES,
             "min_ink_side": MIN_INK_SIDE,
             "min_confidence": MIN_CONFIDENCE,
+            "max_runner_up": MAX_RUNNER_UP,
         }
         return
     slack = 2 / len(labels)  # which digits are right, and so the bounds' sample, may move too
     for name in forms:
         for form_scores in scores[name]:
-            assert false_doubt_share(form_scores, labels, MIN_CONFIDENCE) <= MAX_FALSE_DOUBT + slack
+            share = false_doubt_share(form_scores, labels, MIN_CONFIDENCE, MAX_RUNNER_UP)
+            assert share <= MAX_FALSE_DOUBT + slack
 
 
 def test_the_derivation_says_when_no_confidence_bound_keeps_the_limit():
@@ -130,6 +133,18 @@ def test_the_derivation_says_when_no_confidence_bound_keeps_the_limit():
     unsure = np.where(sure > 0.5, 0.2, 0.05)  # every answer right, every best score under 0.3
     with pytest.warns(UserWarning, match="no confidence bound"):
         assert derive_rule({"form": images}, labels, {"form": [unsure]})["min_confidence"] == 0.3
+
+
+def test_the_runner_up_bound_is_the_lowest_that_keeps_the_limit():
+    labels = np.arange(10).repeat(10)
+    images = np.zeros((100, 28, 28), np.uint8)
+    images[:, 6:22, 12:16] = 255
+    scores = np.full((100, 10), 0.01)
+    scores[np.arange(100), labels] = 0.99
+    scores[[0, 50], 7] = 0.4  # two right answers with a runner-up of 0.4: doubting both is 2%
+    rule = derive_rule({"form": images}, labels, {"form": [scores]})
+    assert rule["max_runner_up"] == 0.45
+    assert false_doubt_share(scores, labels, rule["min_confidence"], 0.4) == 0.02
 
 
 def test_the_limit_counts_the_right_answers_not_every_digit():
@@ -216,12 +231,18 @@ def test_two_digits_side_by_side_are_doubted_as_two(validation, classifiers):
     assert reasons.count(TWO_DIGITS) >= 0.8 * len(pairs), reasons
 
 
-def test_a_low_best_score_is_doubted_and_nothing_else_is_said(held_out_forms, classifiers):
+def test_a_low_best_score_or_a_high_runner_up_is_doubted_and_nothing_else_is_said(
+    held_out_forms, classifiers
+):
     forms, labels = held_out_forms
     images = forms[MNIST_FORM][:50]
     for image in images:
         assert doubt(image, MIN_CONFIDENCE - 0.01) == LOW_CONFIDENCE
         assert doubt(image, MIN_CONFIDENCE) is None or doubt(image, 1.0) is not None
+        # Two digits both likely: the runner-up at the bound is doubted, just under it is not.
+        if doubt(image, 1.0) is None:
+            assert doubt(image, 0.9, MAX_RUNNER_UP) == LOW_CONFIDENCE
+            assert doubt(image, 0.9, MAX_RUNNER_UP - 0.01) is None
     # Through the classifier's answer: an image the rule would pass, with the best score lowered.
     scores = classifiers[0].scores(images)
     clean = [i for i in range(len(images)) if doubt(images[i], 1.0) is None]
