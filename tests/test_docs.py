@@ -372,7 +372,8 @@ def test_the_not_sure_rule_the_runtime_readme_gives_is_the_runtimes():
         f"ink (pixels > {verdict.INK_LEVEL}) covering less than {low:.0%} or more than {high:.0%}",
         f"in more than {verdict.MAX_PIECES} separate pieces",
         f"under {verdict.MIN_INK_SIDE} pixels along its longer side",
-        f"the best score under {verdict.MIN_CONFIDENCE}, or the second best {verdict.MAX_RUNNER_UP} or more",
+        f"the best score under {verdict.MIN_CONFIDENCE};",
+        f"`ambiguous`: the second best {verdict.MAX_RUNNER_UP} or more",
     ):
         assert words in text, words
 

@@ -11,8 +11,9 @@ the answer should not be trusted, in words a person understands:
   whose box is shorter, along its longer side, than any validation digit's (a blot: reading thins
   strokes to a pen's width, and thinned, a round blot is a small lump);
 * ``"two digits?"``: two large pieces of ink side by side, with no column in common;
-* ``"low confidence"``: the best score under ``MIN_CONFIDENCE``, or the runner-up's at least
-  ``MAX_RUNNER_UP`` (two digits both likely: a 1 with a flag that also scores as a 7).
+* ``"low confidence"``: the best score under ``MIN_CONFIDENCE``;
+* ``"ambiguous"``: the runner-up's score at least ``MAX_RUNNER_UP`` (two digits both likely: a 1
+  with a flag that also scores as a 7).
 
 Every bound comes from the validation split (the last 5,000 MNIST training images; never the
 test set), rendered in every input form of ``benchmarks/input_forms.py`` (28x28 files of either
@@ -28,7 +29,8 @@ import numpy as np
 
 from mnist_edge_runtime.preprocess import _ink_runs, piece_boxes
 
-BLANK, NOT_A_DIGIT, TWO_DIGITS, LOW_CONFIDENCE = "blank", "not like a digit", "two digits?", "low confidence"
+BLANK, NOT_A_DIGIT, TWO_DIGITS = "blank", "not like a digit", "two digits?"
+LOW_CONFIDENCE, AMBIGUOUS = "low confidence", "ambiguous"
 INK_LEVEL = 63  # pixels above this count as ink: JPEG ringing around a stroke stays below it
 INK_SHARE = (0.03, 0.34)  # smallest and largest share of ink pixels in a validation digit
 MAX_PIECES = 3  # most 8-connected pieces of pixels > 127 in a validation digit
@@ -83,8 +85,10 @@ def doubt(image: np.ndarray, confidence: float, runner_up: float = 0.0) -> str |
         return NOT_A_DIGIT
     if side_by_side(found):
         return TWO_DIGITS
-    if confidence < MIN_CONFIDENCE or runner_up >= MAX_RUNNER_UP:
+    if confidence < MIN_CONFIDENCE:
         return LOW_CONFIDENCE
+    if runner_up >= MAX_RUNNER_UP:
+        return AMBIGUOUS
     return None
 
 

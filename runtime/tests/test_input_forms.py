@@ -29,6 +29,7 @@ from forms import DIGIT_FORMS, NOT_DIGITS, encode, mnist_forms, not_digit_row  #
 from mnist_edge_runtime.classifier import Classifier, predictions_from_scores  # noqa: E402
 from mnist_edge_runtime.idx import read_images_and_labels  # noqa: E402
 from mnist_edge_runtime.verdict import (  # noqa: E402
+    AMBIGUOUS,
     INK_SHARE,
     LOW_CONFIDENCE,
     MAX_FALSE_DOUBT,
@@ -241,7 +242,7 @@ def test_a_low_best_score_or_a_high_runner_up_is_doubted_and_nothing_else_is_sai
         assert doubt(image, MIN_CONFIDENCE) is None or doubt(image, 1.0) is not None
         # Two digits both likely: the runner-up at the bound is doubted, just under it is not.
         if doubt(image, 1.0) is None:
-            assert doubt(image, 0.9, MAX_RUNNER_UP) == LOW_CONFIDENCE
+            assert doubt(image, 0.9, MAX_RUNNER_UP) == AMBIGUOUS
             assert doubt(image, 0.9, MAX_RUNNER_UP - 0.01) is None
     # Through the classifier's answer: an image the rule would pass, with the best score lowered.
     scores = classifiers[0].scores(images)
