@@ -65,13 +65,18 @@ def format_confidence(value: float, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if value >= 10**-digits or value == 0 else f"{value:.1e}"
 
 
-def predictions_from_scores(scores: np.ndarray, images: np.ndarray | None = None) -> list[Prediction]:
+def predictions_from_scores(
+    scores: np.ndarray, images: np.ndarray | None = None, probabilities: bool = True
+) -> list[Prediction]:
     """Best and second-best digit per row (the original's 'second best' column), judged by
-    ``verdict.doubt`` on the MNIST-form ``images`` the scores came from, when given."""
+    ``verdict.doubt`` on the MNIST-form ``images`` the scores came from, when given. The bounds
+    on the best and second-best scores apply to ``probabilities`` only: a foreign model's raw
+    outputs (``Classifier.output_known`` False) are judged by the picture alone."""
     order = np.argsort(-scores, axis=1, kind="stable")
     results = []
     for i, (s, o) in enumerate(zip(scores, order)):
-        why = None if images is None else doubt(images[i], float(s[o[0]]), float(s[o[1]]))
+        best, second = (float(s[o[0]]), float(s[o[1]])) if probabilities else (1.0, 0.0)
+        why = None if images is None else doubt(images[i], best, second)
         if why == BLANK:
             results.append(Prediction(None, 0.0, None, 0.0, (), sure=False, doubt=BLANK))
             continue
@@ -120,4 +125,4 @@ class Classifier:
     def predict(self, inputs: object, batch_size: int = 256) -> list[Prediction]:
         """Classify image files, 2-D arrays of any size, or an (N, 28, 28) uint8 MNIST batch."""
         images, _ = as_mnist_batch(inputs)
-        return predictions_from_scores(self.scores(images, batch_size), images)
+        return predictions_from_scores(self.scores(images, batch_size), images, self.output_known)

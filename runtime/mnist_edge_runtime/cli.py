@@ -333,7 +333,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
             errors[i] = str(exc).removeprefix(f"{path}: ")
     read = sorted(images)
     batch = np.stack([images[i] for i in read]) if read else np.zeros((0, 28, 28), np.uint8)
-    answers = dict(zip(read, predictions_from_scores(classifier.scores(batch), batch) if read else []))
+    answers = dict(
+        zip(
+            read,
+            predictions_from_scores(classifier.scores(batch), batch, classifier.output_known) if read else [],
+        )
+    )
     if store is not None:  # a file answered but not kept gets an error row instead
         not_kept = store.add_files(files, images, answers, args.label, classifier.path)
         errors.update(not_kept)

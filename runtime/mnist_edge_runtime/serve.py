@@ -195,7 +195,9 @@ def classified(classifier: Classifier, picture: np.ndarray) -> tuple[np.ndarray,
     except RuntimeInputError as exc:
         raise RequestError(400, str(exc)) from None
     preprocessed = time.perf_counter()
-    prediction = predictions_from_scores(classifier.scores(mnist[None]), mnist[None])[0]
+    prediction = predictions_from_scores(
+        classifier.scores(mnist[None]), mnist[None], classifier.output_known
+    )[0]
     result = prediction.as_dict()
     result["ms"] = _ms(started, preprocessed, time.perf_counter())
     return mnist, result

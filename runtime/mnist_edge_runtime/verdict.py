@@ -1,8 +1,8 @@
 """When to say "not sure" instead of naming a digit: one rule for the library, the CLI and ``serve``.
 
 A classifier always names one of ten digits, even for a blank canvas, random noise or a letter.
-``doubt`` looks at the 28x28 MNIST-form image the model saw and at its best score, and says why
-the answer should not be trusted, in words a person understands:
+``doubt`` looks at the 28x28 MNIST-form image the model saw and at its best and second-best
+scores, and says why the answer should not be trusted, in words a person understands:
 
 * ``"blank"``: no ink at all;
 * ``"not like a digit"``: a share of ink (pixels > ``INK_LEVEL``) outside the range the
@@ -117,7 +117,7 @@ def derive_rule(
     rounded outwards to 0.01); the confidence bound is the highest, in steps of 0.05 from 0.3,
     that doubts at most ``MAX_FALSE_DOUBT`` of the right answers of any model in any form (where
     none does, the lowest, with a ``UserWarning``); the runner-up bound the lowest, in steps of
-    0.05 from 0.05, that together with it still does (where none does, 1: never).
+    0.05 from 0.05, that together with it still does (where none does, 1).
     """
     shares, sides, most_pieces = [], [], 0
     for name, images in forms.items():

@@ -253,6 +253,16 @@ def test_a_low_best_score_or_a_high_runner_up_is_doubted_and_nothing_else_is_sai
     lowered[np.arange(len(clean)), scores[clean].argmax(axis=1)] = best
     answers = predictions_from_scores(lowered, images[clean])
     assert all(a.doubt == LOW_CONFIDENCE and not a.sure and a.digit is not None for a in answers)
+    # A sure best score with a runner-up at the bound: ambiguous, the runner-up named.
+    runner_up = (scores[clean].argmax(axis=1) + 1) % 10
+    close = np.full((len(clean), 10), 0.01)
+    close[np.arange(len(clean)), scores[clean].argmax(axis=1)] = 0.9
+    close[np.arange(len(clean)), runner_up] = MAX_RUNNER_UP
+    answers = predictions_from_scores(close, images[clean])
+    assert all(a.doubt == AMBIGUOUS and not a.sure for a in answers)
+    assert [a.runner_up for a in answers] == runner_up.tolist()
+    # Raw outputs of a model that says nothing about them: the picture alone is judged.
+    assert all(a.sure for a in predictions_from_scores(close, images[clean], probabilities=False))
 
 
 def _canvas_with(draw_strokes) -> np.ndarray:
