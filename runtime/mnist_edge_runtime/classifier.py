@@ -19,8 +19,9 @@ class Prediction:
     """The model's answer for one picture, and whether to trust it.
 
     ``sure`` is False and ``doubt`` says why ("blank", "not like a digit", "two digits?",
-    "low confidence", "ambiguous": ``verdict.doubt``) when the answer should not be taken as read. A blank
-    picture has no digit: ``digit`` and ``runner_up`` are None and ``scores`` is empty.
+    "low confidence", "ambiguous": ``verdict.doubt``) when the answer should not be taken as
+    read. A blank picture has no digit: ``digit`` and ``runner_up`` are None and ``scores`` is
+    empty.
     """
 
     digit: int | None

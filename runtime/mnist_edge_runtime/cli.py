@@ -115,9 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="classify image files",
         description="Classify pictures of one digit each. Every file gets a row: the digit, its "
         "confidence, the runner-up, and whether to trust it ('sure'; 'no: blank', 'no: not like a "
-        "digit', 'no: two digits?', 'no: low confidence' or 'no: ambiguous' otherwise). A file that "
-        "cannot be read "
-        "gets one line saying why, and the others are still answered. "
+        "digit', 'no: two digits?', 'no: low confidence' or 'no: ambiguous' otherwise). A file "
+        "that cannot be read gets one line saying why, and the others are still answered. "
         "Exit codes: 0 every file answered, 1 some file could not be read, 2 usage error or "
         "unusable model.",
     )
