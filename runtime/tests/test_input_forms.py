@@ -122,12 +122,18 @@ def test_the_rule_is_the_one_the_validation_forms_give(derivation_forms, classif
             assert share <= MAX_FALSE_DOUBT + slack
 
 
-def test_the_derivation_says_when_no_confidence_bound_keeps_the_limit():
+def _bars_read_right() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """100 labels, 100 pictures of a bar, and scores that read every one right at 0.99."""
     labels = np.arange(10).repeat(10)
     images = np.zeros((100, 28, 28), np.uint8)
     images[:, 6:22, 12:16] = 255
-    sure = np.full((100, 10), 0.01)
-    sure[np.arange(100), labels] = 0.99
+    scores = np.full((100, 10), 0.01)
+    scores[np.arange(100), labels] = 0.99
+    return labels, images, scores
+
+
+def test_the_derivation_says_when_no_confidence_bound_keeps_the_limit():
+    labels, images, sure = _bars_read_right()
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert derive_rule({"form": images}, labels, {"form": [sure]})["min_confidence"] == 0.95
@@ -137,11 +143,7 @@ def test_the_derivation_says_when_no_confidence_bound_keeps_the_limit():
 
 
 def test_the_runner_up_bound_is_the_lowest_that_keeps_the_limit():
-    labels = np.arange(10).repeat(10)
-    images = np.zeros((100, 28, 28), np.uint8)
-    images[:, 6:22, 12:16] = 255
-    scores = np.full((100, 10), 0.01)
-    scores[np.arange(100), labels] = 0.99
+    labels, images, scores = _bars_read_right()
     scores[[0, 50], 7] = 0.4  # two right answers with a runner-up of 0.4: doubting both is 2%
     rule = derive_rule({"form": images}, labels, {"form": [scores]})
     assert rule["max_runner_up"] == 0.45
