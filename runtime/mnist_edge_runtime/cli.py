@@ -28,7 +28,7 @@ from mnist_edge_runtime.bundle import (
     packaged_bundle_id,
     read_manifest,
 )
-from mnist_edge_runtime.classifier import Classifier, format_confidence, predictions_from_scores
+from mnist_edge_runtime.classifier import Classifier, format_confidence
 from mnist_edge_runtime.errors import RuntimeInputError, not_a_file, permission_problem
 from mnist_edge_runtime.idx import read_images_and_labels
 from mnist_edge_runtime.machine import describe_machine
@@ -332,12 +332,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
             errors[i] = str(exc).removeprefix(f"{path}: ")
     read = sorted(images)
     batch = np.stack([images[i] for i in read]) if read else np.zeros((0, 28, 28), np.uint8)
-    answers = dict(
-        zip(
-            read,
-            predictions_from_scores(classifier.scores(batch), batch, classifier.output_known) if read else [],
-        )
-    )
+    answers = dict(zip(read, classifier.predict(batch) if read else []))
     if store is not None:  # a file answered but not kept gets an error row instead
         not_kept = store.add_files(files, images, answers, args.label, classifier.path)
         errors.update(not_kept)
@@ -411,7 +406,7 @@ def _write_new_text(path: Path, text: str) -> None:
     """Write a new file whole or not at all: into a temporary file of our own beside ``path``, then
     linked to its name, which fails if anything took the name meanwhile (never replaced)."""
     try:
-        handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent or ".")
+        handle, partial = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
     except OSError as exc:
         raise RuntimeInputError(f"{path}: cannot write ({exc.strerror})") from None
     try:
@@ -422,8 +417,7 @@ def _write_new_text(path: Path, text: str) -> None:
         except OSError as exc:
             if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
                 raise
-            with open(path, "x") as file:  # no hard links (a FAT memory stick): created, never replaced
-                file.write(text)
+            _create_whole(path, text)
     except FileExistsError:
         raise _taken(path) from None
     except OSError as exc:
@@ -431,6 +425,18 @@ def _write_new_text(path: Path, text: str) -> None:
     finally:
         with contextlib.suppress(OSError):
             os.unlink(partial)
+
+
+def _create_whole(path: Path, text: str) -> None:
+    """Create ``path`` (never replacing one) and write ``text``, or leave no half of it behind."""
+    with open(path, "x") as file:
+        try:
+            file.write(text)
+            file.flush()
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(path)  # ours: created just now
+            raise
 
 
 # --- serve --------------------------------------------------------------------------------------

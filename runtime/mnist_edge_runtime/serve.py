@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_edge_runtime import __version__
-from mnist_edge_runtime.classifier import Classifier, predictions_from_scores
+from mnist_edge_runtime.classifier import Classifier
 from mnist_edge_runtime.errors import RuntimeInputError
 from mnist_edge_runtime.guard import STATUS_FOR_LOG, guarded, machine_names, page_addresses
 from mnist_edge_runtime.preprocess import SIDE, check_array, load_image_bytes, mnist_or_blank
@@ -195,9 +195,7 @@ def classified(classifier: Classifier, picture: np.ndarray) -> tuple[np.ndarray,
     except RuntimeInputError as exc:
         raise RequestError(400, str(exc)) from None
     preprocessed = time.perf_counter()
-    prediction = predictions_from_scores(
-        classifier.scores(mnist[None]), mnist[None], classifier.output_known
-    )[0]
+    prediction = classifier.predict(mnist[None])[0]
     result = prediction.as_dict()
     result["ms"] = _ms(started, preprocessed, time.perf_counter())
     return mnist, result

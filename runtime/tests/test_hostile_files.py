@@ -174,6 +174,40 @@ def test_eval_never_replaces_a_file_that_appears_while_it_runs(tmp_path, monkeyp
     assert target.read_text() == "someone else's" and sorted(tmp_path.iterdir()) == [target]
 
 
+def test_without_hard_links_the_file_is_created_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A FAT memory stick has no hard links: the file is created exclusively, and a write that
+    fails there (the stick is full) leaves nothing behind."""
+    import errno
+    import os
+
+    from mnist_edge_runtime import cli
+
+    def no_links(source, target):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    target = tmp_path / "predictions.json"
+    cli._write_new_text(target, "[1, 2]\n")
+    assert target.read_text() == "[1, 2]\n" and sorted(tmp_path.iterdir()) == [target]
+
+    class FullStick(io.StringIO):
+        def flush(self):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    full, real_open = tmp_path / "full.json", open
+
+    def opened(file, mode="r", *args, **kwargs):
+        if file == full and mode == "x":
+            real_open(file, mode).close()  # created, as the real call would
+            return FullStick()
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", opened)
+    with pytest.raises(RuntimeInputError, match="cannot write"):
+        cli._write_new_text(full, "[]\n")
+    assert not full.exists() and sorted(tmp_path.iterdir()) == [target]
+
+
 def test_one_locked_picture_is_its_own_error_not_the_batch(tmp_path, monkeypatch, capsys):
     picture, locked = tmp_path / "blank.png", tmp_path / "locked" / "a.png"
     Image.new("L", (280, 280), 255).save(picture)
