@@ -1,8 +1,9 @@
 """Training candidates judged on validation data only: 1s with a flag and 7s in the training hand
-and in a second writer's, 1s whose flag meets the stem in other ways, and MNIST.
+and in a second writer's, 1s whose flag meets the stem in other ways, four independent writers'
+digits, and MNIST.
 
     python benchmarks/flagged_ones.py --bundle NAME=DIR [--bundle ...] [--run NAME=DIR ...] [--count N]
-        [--long-flags SHARE] [--varied-flags SHARE] [--out DIR]
+        [--writer-count N] [--long-flags SHARE] [--varied-flags SHARE] [--out DIR]
 
 How a change to training's flagged 1s is chosen without the held-out hands of
 ``benchmarks/handwriting.py``: for each bundle (the int8 models of one training run), 1s with a
@@ -18,8 +19,10 @@ loop (``tests/writer.py``: 1s with a flag reaching more than half the height dow
 crossbar; a seed the loop does not use), whose pictures no training run draws. A second table
 draws a third of ``--count`` flags in each way of joining flag and stem, one set each (the
 plain sharp or rounded corner, then each of ``FLAG_CONSTRUCTIONS``), and as many 9s and 4s of the
-training hand (what reading hooked flags as 1s may cost). The held-out cursive hand is never
-drawn here.
+training hand (what reading hooked flags as 1s may cost). A third table reads the four
+independent writers (``handwriting.WRITERS``: one person's digits each, written from a persona
+alone by an author who saw no other hand of the project), ``--writer-count`` drawings of each
+digit by each: their 1s and 7s, and all ten digits. The held-out cursive hand is never drawn here.
 
 Writes ``flagged-ones-validation.json`` and ``.md`` into ``--out`` (default
 ``benchmarks/results``). Bad options or bundles exit 2 with one line.
@@ -51,6 +54,7 @@ RESULTS = REPO / "benchmarks" / "results"
 TRAINING_HAND = "Pen strokes (print)"
 SEED = 9001  # training draws from seeds 0 and 1 (TrainConfig.seed and the next): not this one
 WRITER_SEED = 777  # benchmarks/learning_loop.py draws the writer from seeds 29 and 290
+WRITERS_SEED = 9101  # the independent writers (hw.WRITERS): one seed per writer and digit from here
 MAX_COUNT = 100_000  # drawings are held in memory (each 280x280)
 
 
@@ -95,7 +99,9 @@ def open_runs(specs: list[str]) -> dict[str, FloatRun]:
     return runs
 
 
-def measure(bundles: list[str], runs: list[str], count: int, long_flags: float, varied_flags: float) -> dict:
+def measure(
+    bundles: list[str], runs: list[str], count: int, long_flags: float, varied_flags: float, writer_count: int
+) -> dict:
     models = {**open_bundles(bundles), **open_runs(runs)}  # a bad folder is refused before drawing
     hand = {"long_flags": long_flags, "varied_flags": varied_flags}
     ones = hw.draw_digits(count, SEED, (TRAINING_HAND,), variants=hw.FLAGGED_ONES, **hand)
@@ -107,6 +113,7 @@ def measure(bundles: list[str], runs: list[str], count: int, long_flags: float, 
     writer = writer_digits(count, WRITER_SEED)  # 1s and 7s in turn
     writer_images = read_all([png for _, png in writer])
     joins = joined_sets(max(1, count // 3), long_flags)
+    writers = writer_sets(writer_count)
     rows = {}
     for column, classifier in models.items():
         predictions = judged(classifier, images)
@@ -127,6 +134,16 @@ def measure(bundles: list[str], runs: list[str], count: int, long_flags: float, 
             name: {"digit": digit, **tally([p.digit for p in judged(classifier, pictures)], digit)}
             for name, (digit, pictures) in joins.items()
         }
+        row["writers"] = {}
+        for name, (labels, pictures) in writers.items():
+            read = [p.digit for p in judged(classifier, pictures)]
+            row["writers"][name] = {
+                "all": share(got == label for got, label in zip(read, labels, strict=True)),
+                **{
+                    f"{d}s": tally([got for got, label in zip(read, labels, strict=True) if label == d], d)
+                    for d in (1, 7)
+                },
+            }
         rows[column] = row
     return rows
 
@@ -161,6 +178,20 @@ def joined_sets(count: int, long_flags: float) -> dict[str, tuple[int, np.ndarra
         variants = tuple((digit, v) for v in hw.VARIANTS[digit])
         drawn = hw.draw_digits(count, SEED + offset, (TRAINING_HAND,), variants=variants)
         sets[f"{digit}s"] = (digit, read_all([page_png(d.image) for d in drawn]))
+    return sets
+
+
+def writer_sets(count: int) -> dict[str, tuple[list[int], np.ndarray]]:
+    """``count`` drawings of each digit by each of ``hw.WRITERS``, on the page's canvas with its
+    pen: writer -> (digits, pictures read as uploads)."""
+    sets = {}
+    for w, name in enumerate(hw.WRITERS):
+        labels, pictures = [], []
+        for digit in range(10):
+            for drawing in hw.draw_writer_digits(count, WRITERS_SEED + 10 * w + digit, name, digit):
+                labels.append(digit)
+                pictures.append(page_png(drawing.image))
+        sets[name] = (labels, read_all(pictures))
     return sets
 
 
@@ -227,6 +258,32 @@ def markdown(report: dict) -> str:
             + f" | {pct(mean)} | {', '.join(f'{k}: {v}' for k, v in misreads.most_common()) or '-'} "
             f"| {pct(joins['9s']['accuracy'])} | {pct(joins['4s']['accuracy'])} |"
         )
+    names = list(next(iter(report["rows"].values()))["writers"])
+    short = [name.removeprefix("Writer (").removesuffix(")") for name in names]
+    lines += [
+        "",
+        f"Independent writers (`handwriting.WRITERS`, each written from a persona alone by an author who saw no other "
+        f"hand of the project): {report['writer_count']:,} drawings of each digit by each (seeds {WRITERS_SEED} on), "
+        "drawn and read the same way. For each writer: 1s read right / 7s read right / all ten digits read right. "
+        "Mean: of the writers' 1s.",
+        "",
+        "| model, bundle | " + " | ".join(short) + " | mean 1s | 1s read as (all writers) |",
+        "| --- | " + "---: | " * (len(names) + 1) + "--- |",
+    ]
+    for column, row in report["rows"].items():
+        hands = row["writers"]
+        misreads = Counter()
+        for name in names:
+            misreads.update({k: v for k, v in hands[name]["1s"]["read_as"].items() if k != "1"})
+        cells = [
+            f"{pct(hands[n]['1s']['accuracy'])} / {pct(hands[n]['7s']['accuracy'])} / {pct(hands[n]['all'])}"
+            for n in names
+        ]
+        mean = sum(hands[n]["1s"]["accuracy"] for n in names) / len(names)
+        lines.append(
+            f"| {column} | " + " | ".join(cells) + f" | {pct(mean)} "
+            f"| {', '.join(f'{k}: {v}' for k, v in misreads.most_common()) or '-'} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -248,6 +305,12 @@ def main() -> int:
         default=3000,
         help="flagged 1s drawn, as many 7s, as many drawings by the writer, and a third as many "
         "for each set of the second table (default 3000)",
+    )
+    parser.add_argument(
+        "--writer-count",
+        type=positive,
+        default=300,
+        help="drawings of each digit by each independent writer (default 300)",
     )
     parser.add_argument(
         "--long-flags",
@@ -273,10 +336,14 @@ def main() -> int:
             parser.error(f"--{option.replace('_', '-')}: a share from 0 to 1, not {getattr(args, option)}")
     if args.count > MAX_COUNT:
         parser.error(f"--count: at most {MAX_COUNT:,}")
+    if 10 * len(hw.WRITERS) * args.writer_count > MAX_COUNT:
+        parser.error(f"--writer-count: at most {MAX_COUNT // (10 * len(hw.WRITERS)):,}")
     started = time.perf_counter()
     try:
         args.out.mkdir(parents=True, exist_ok=True)
-        rows = measure(args.bundle, args.run, args.count, args.long_flags, args.varied_flags)
+        rows = measure(
+            args.bundle, args.run, args.count, args.long_flags, args.varied_flags, args.writer_count
+        )
     except (RuntimeInputError, OSError) as exc:
         print(f"flagged_ones.py: {exc}", file=sys.stderr)
         return 2
@@ -285,6 +352,8 @@ def main() -> int:
     )
     if args.count != 3000:
         command += f" --count {args.count}"
+    if args.writer_count != 300:
+        command += f" --writer-count {args.writer_count}"
     if args.long_flags != hw.LONG_FLAG_SHARE:
         command += f" --long-flags {args.long_flags}"
     if args.varied_flags:
@@ -293,6 +362,7 @@ def main() -> int:
         "command": command,
         "machine": describe_machine(),
         "count": args.count,
+        "writer_count": args.writer_count,
         "long_flags": args.long_flags,
         "varied_flags": args.varied_flags,
         "rows": rows,

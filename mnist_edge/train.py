@@ -59,6 +59,9 @@ class TrainConfig:
     # other ways people join flag and stem (handwriting.strokes.FLAG_CONSTRUCTIONS).
     long_flag_share: float = 0.0
     varied_flag_share: float = 0.0
+    # Independent writers (handwriting.WRITERS) drawn among the pen-stroke hands, as the print
+    # hand is: each hand draws an equal share of the pen-stroke digits.
+    writer_hands: tuple[str, ...] = ()
     # Samples collected on devices (mnist_edge/learn.py): the folders or files they came from, and
     # their share of an epoch. With extra data, training fine-tunes the model already in --runs.
     extra_data: tuple[str, ...] = ()
@@ -144,7 +147,12 @@ def training_split(train: Split, config: TrainConfig, collected: Split | None = 
     if not digits and not others:
         return train
     pen_images, pen_labels, non_digit_images = _rendered(
-        digits, others, config.seed, config.long_flag_share, config.varied_flag_share
+        digits,
+        others,
+        config.seed,
+        config.long_flag_share,
+        config.varied_flag_share,
+        tuple(config.writer_hands),
     )
     return Split(
         np.concatenate([train.images, pen_images, non_digit_images]),
@@ -156,16 +164,17 @@ def training_split(train: Split, config: TrainConfig, collected: Split | None = 
 
 @functools.lru_cache(maxsize=2)
 def _rendered(
-    digits: int, others: int, seed: int, long_flags: float, varied_flags: float
+    digits: int, others: int, seed: int, long_flags: float, varied_flags: float, writers: tuple[str, ...]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # A model and its QAT fine-tuning train on the same pictures: rendered once a process.
     from mnist_edge.handwriting import TRAIN_FAMILIES, render_digits, render_non_digits
 
-    pen_images, pen_labels = render_digits(digits, seed, TRAIN_FAMILIES, long_flags, varied_flags)
+    families = (*TRAIN_FAMILIES, *writers)
+    pen_images, pen_labels = render_digits(digits, seed, families, long_flags, varied_flags)
     return (
         pen_images,
         pen_labels,
-        render_non_digits(others, seed + 1, TRAIN_FAMILIES, long_flags, varied_flags),
+        render_non_digits(others, seed + 1, families, long_flags, varied_flags),
     )
 
 

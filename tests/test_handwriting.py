@@ -243,3 +243,28 @@ def test_flag_constructions_join_flag_and_stem_their_own_way_and_only_when_asked
     for bad in ({"varied_flags": 1.5}, {"long_flags": float("nan")}, {"flag_construction": "loop"}):
         with pytest.raises(ValueError):
             hw.draw_digits(1, 4, ("Pen strokes (print)",), variants=hw.FLAGGED_ONES, **bad)
+
+
+def test_every_writer_draws_every_digit_in_mnist_form_the_same_for_a_seed():
+    for writer in hw.WRITERS:
+        for digit in range(10):
+            drawings = hw.draw_writer_digits(3, digit, writer, digit, side=128, pen=None)
+            assert [(d.label, d.family, d.variant) for d in drawings] == [(digit, writer, "writer")] * 3
+            assert_mnist_form(np.stack([read_digit(d.image) for d in drawings]))
+        again = hw.draw_writer_digits(3, 1, writer, 1, side=128, pen=None)
+        first = hw.draw_writer_digits(3, 1, writer, 1, side=128, pen=None)
+        assert all(np.array_equal(a.image, b.image) for a, b in zip(first, again, strict=True))
+    with pytest.raises(ValueError, match="no writer"):
+        hw.draw_writer_digits(1, 0, "Pen strokes (print)", 1)
+    with pytest.raises(ValueError, match="a digit is 0-9"):
+        hw.draw_writer_digits(1, 0, next(iter(hw.WRITERS)), 10)
+
+
+def test_writers_are_neither_trained_by_default_nor_held_out():
+    assert not set(hw.WRITERS) & (set(hw.TRAIN_FAMILIES) | set(hw.HELD_OUT_FAMILIES))
+    # Named among the families, they draw half of the hand-drawn pictures, every digit.
+    drawings = hw.draw_digits(400, 5, ("Pen strokes (print)", *hw.WRITERS), side=128, pen=None)
+    by_writers = [d for d in drawings if d.family in hw.WRITERS]
+    assert 0.4 < len(by_writers) / len(drawings) < 0.6
+    assert {d.family for d in by_writers} == set(hw.WRITERS)
+    assert {d.label for d in by_writers} == set(range(10))

@@ -9,16 +9,19 @@ side). Every picture is then read by the runtime's own ``read_digit``, so a mode
 exactly what a device feeds it. Nothing else is data: no font or glyph collection is installed
 or read beyond matplotlib's own copy (``matplotlib.get_data_path()``).
 
-Families are font families (each with its upright and italic files) and the two procedural
-hands. ``TRAIN_FAMILIES`` and ``HELD_OUT_FAMILIES`` split them so that a benchmark can measure
-styles no training picture had; docs/input-forms.md ("Handwriting beyond MNIST") says why this
-split. Pictures depend only on (count, seed, families, long_flags, varied_flags) and the
+Families are font families (each with its upright and italic files), the two procedural
+hands, and four writers written independently of the rest (``writers``). ``TRAIN_FAMILIES`` and
+``HELD_OUT_FAMILIES`` split the fonts and hands so that a benchmark can measure styles no
+training picture had; docs/input-forms.md ("Handwriting beyond MNIST") says why this split. The
+writers validate training choices (``benchmarks/flagged_ones.py``) and are trained on where
+``TrainConfig.writer_hands`` names them. Pictures depend only on (count, seed, families, long_flags, varied_flags) and the
 matplotlib (FreeType) and Pillow versions: glyphs are rendered unhinted, and coordinates are
 rounded to 1/16 pixel before Pillow draws them so that the last bits of a sine on one CPU or
 another change nothing.
 
 The modules: ``glyphs`` (font glyphs traced into strokes), ``strokes`` (procedural pen strokes),
-``pen`` (posing, drawing with a round pen, reading) and ``sampling`` (what each picture shows).
+``pen`` (posing, drawing with a round pen, reading), ``sampling`` (what each picture shows) and
+``writers`` (the four independent hands).
 
 Needs numpy, Pillow and matplotlib (for the font files and FreeType); never TensorFlow.
 """
@@ -57,6 +60,7 @@ from mnist_edge.handwriting.strokes import (
     STROKE_HANDS,
     VARIANTS,
 )
+from mnist_edge.handwriting.writers import WRITERS
 
 __all__ = [
     "DIGIT_LIKE_LETTERS",
@@ -79,9 +83,11 @@ __all__ = [
     "SUPERSAMPLE",
     "TRAIN_FAMILIES",
     "VARIANTS",
+    "WRITERS",
     "Drawing",
     "draw_digits",
     "draw_non_digits",
+    "draw_writer_digits",
     "font_dir",
     "render_digits",
     "render_non_digits",
@@ -193,6 +199,18 @@ def draw_digits(
         varied_flags=varied_flags,
         flag_construction=flag_construction,
     )
+    return [next(drawings) for _ in range(count)]
+
+
+def draw_writer_digits(
+    count: int, seed: int, writer: str, digit: int, side: int = PAGE_SIDE, pen: float | None = PAGE_PEN
+) -> list[Drawing]:
+    """``count`` drawings of ``digit`` by one of ``WRITERS``, drawn as ``draw_digits`` draws."""
+    if writer not in WRITERS:
+        raise ValueError(f"no writer {writer!r}; known: {list(WRITERS)}")
+    if digit not in range(10):
+        raise ValueError(f"a digit is 0-9, not {digit}")
+    drawings = _digit_drawings(np.random.default_rng(seed), (writer,), side, pen, ((digit, "writer"),))
     return [next(drawings) for _ in range(count)]
 
 

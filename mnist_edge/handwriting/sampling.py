@@ -21,6 +21,7 @@ from mnist_edge.handwriting.strokes import (
     _scribble,
     _shape,
 )
+from mnist_edge.handwriting.writers import WRITERS
 
 # Letters a person may read as a digit when written alone (0: O o D Q; 1: I l i j J; 2: Z z;
 # 5: S s; 6: b G; 8: B; 9: g q). They are never drawn as non-digits: a model taught to doubt
@@ -54,22 +55,28 @@ def _check(count: int, families: tuple[str, ...], *shares: float) -> None:
         raise ValueError(f"count must be >= 0, got {count}")
     if not families:
         raise ValueError("no families given")
-    unknown = [f for f in families if f not in FONT_FAMILIES and f not in STROKE_HANDS]
+    unknown = [f for f in families if f not in FONT_FAMILIES and f not in STROKE_HANDS and f not in WRITERS]
     if unknown:
-        known = ", ".join([*FONT_FAMILIES, *STROKE_HANDS])
+        known = ", ".join([*FONT_FAMILIES, *STROKE_HANDS, *WRITERS])
         raise ValueError(f"unknown families {unknown}; known: {known}")
 
 
 def _split(families: tuple[str, ...]) -> tuple[list[str], list[str]]:
     fonts = [f for f in dict.fromkeys(families) if f in FONT_FAMILIES]
-    hands = [f for f in dict.fromkeys(families) if f in STROKE_HANDS]
+    hands = [f for f in dict.fromkeys(families) if f in STROKE_HANDS or f in WRITERS]
     return fonts, hands
 
 
 def _pick_family(rng: np.random.Generator, fonts: list[str], hands: list[str]) -> str:
     """Fonts and pen-stroke hands half the pictures each when both are given: the strokes carry
-    the variants MNIST lacks, the fonts the variety of styles."""
+    the variants MNIST lacks, the fonts the variety of styles. Among the hands, the writers
+    (``WRITERS``) draw half when there are any."""
     group = fonts if not hands else hands if not fonts else (hands if rng.random() < 0.5 else fonts)
+    if group is hands:
+        # The procedural hands carry the variants, the writers one person each: half and half.
+        own, writers = [h for h in hands if h in STROKE_HANDS], [h for h in hands if h in WRITERS]
+        if own and writers:  # no draw without writers: training's pictures stay what they were
+            group = own if rng.random() < 0.5 else writers
     return group[int(rng.integers(len(group)))]
 
 
@@ -81,7 +88,8 @@ def _digit_strokes(
     varied_flags: float = 0.0,
     flag_construction: str | None = None,
 ) -> tuple[list[np.ndarray], int, str]:
-    """Strokes (unit size, centred), label and variant of one digit in ``family``; ``long_flags``
+    """Strokes (unit size, centred), label and variant of one digit in ``family`` (a writer's:
+    ``variants`` picks the digit, its variant is "writer"); ``long_flags``
     and ``varied_flags``: the shares of the print hand's flags drawn long and in one of
     ``strokes.FLAG_CONSTRUCTIONS``; ``flag_construction``: all of them in that one."""
     if family in FONT_FAMILIES:
@@ -89,6 +97,10 @@ def _digit_strokes(
         digit = int(rng.integers(10))
         file = files[int(rng.integers(len(files)))]
         return list(_glyph(file, str(digit))), digit, file
+    if family in WRITERS:  # one person's digits: no named variants (``variants`` picks the digit)
+        digit = int(rng.integers(10)) if variants is None else variants[int(rng.integers(len(variants)))][0]
+        strokes = WRITERS[family].strokes(digit, rng)
+        return _normalized([np.asarray(s, float) for s in strokes]), digit, "writer"
     if variants is None:  # every digit equally often, then every variant of it
         digit = int(rng.integers(10))
         variant = VARIANTS[digit][int(rng.integers(len(VARIANTS[digit])))]
