@@ -82,6 +82,8 @@ class TrainConfig:
 # Half of conv2d's flagged 1s joined to the stem in other ways (varied_flag_share 0.5) missed its
 # bar on validation; neither model draws them. Nor did a stronger elastic distortion of the pen
 # pictures clear it (handwriting.pen.ELASTIC_AMPLITUDE), nor a random slant (shear) of every picture.
+# Nor did training on three of the four independent writers (writer_hands) make conv2d read the
+# fourth's 1s better, so neither model trains on them: they stay validation hands.
 HANDWRITING = {"pen_digit_share": 0.2, "non_digit_share": 0.15}
 DEFAULTS = {
     "conv2d": TrainConfig(
