@@ -54,7 +54,7 @@ RESULTS = REPO / "benchmarks" / "results"
 TRAINING_HAND = "Pen strokes (print)"
 SEED = 9001  # training draws from seeds 0 and 1 (TrainConfig.seed and the next): not this one
 WRITER_SEED = 777  # benchmarks/learning_loop.py draws the writer from seeds 29 and 290
-WRITERS_SEED = 9101  # the independent writers (hw.WRITERS): one seed per writer and digit from here
+INDEPENDENT_WRITERS_SEED = 9101  # hw.WRITERS: one seed per writer and digit from here (hw.writer_seed)
 MAX_COUNT = 100_000  # drawings are held in memory (each 280x280)
 
 
@@ -185,10 +185,11 @@ def writer_sets(count: int) -> dict[str, tuple[list[int], np.ndarray]]:
     """``count`` drawings of each digit by each of ``hw.WRITERS``, on the page's canvas with its
     pen: writer -> (digits, pictures read as uploads)."""
     sets = {}
-    for w, name in enumerate(hw.WRITERS):
+    for name in hw.WRITERS:
         labels, pictures = [], []
         for digit in range(10):
-            for drawing in hw.draw_writer_digits(count, WRITERS_SEED + 10 * w + digit, name, digit):
+            seed = hw.writer_seed(name, INDEPENDENT_WRITERS_SEED, digit)
+            for drawing in hw.draw_writer_digits(count, seed, name, digit):
                 labels.append(digit)
                 pictures.append(page_png(drawing.image))
         sets[name] = (labels, read_all(pictures))
@@ -263,7 +264,8 @@ def markdown(report: dict) -> str:
     lines += [
         "",
         f"Independent writers (`handwriting.WRITERS`, each written from a persona alone by an author who saw no other "
-        f"hand of the project): {report['writer_count']:,} drawings of each digit by each (seeds {WRITERS_SEED} on), "
+        f"hand of the project): {report['writer_count']:,} drawings of each digit by each (seeds "
+        f"`handwriting.writer_seed(writer, {INDEPENDENT_WRITERS_SEED}, digit)`), "
         "drawn and read the same way. For each writer: 1s read right / 7s read right / all ten digits read right. "
         "Mean: of the writers' 1s.",
         "",

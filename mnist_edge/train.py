@@ -59,8 +59,10 @@ class TrainConfig:
     # other ways people join flag and stem (handwriting.strokes.FLAG_CONSTRUCTIONS).
     long_flag_share: float = 0.0
     varied_flag_share: float = 0.0
-    # Independent writers (handwriting.WRITERS) drawn among the pen-stroke hands, as the print
-    # hand is: each hand draws an equal share of the pen-stroke digits.
+    # Independent writers (handwriting.WRITERS) drawn among the pen-stroke hands: the print hand
+    # keeps half of their pictures (digits, fragments, two digits side by side) and the writers
+    # share the other half; the extra flagged 1s stay the print hand's. None by default: they
+    # are validation hands (docs/training.md, the eighth round).
     writer_hands: tuple[str, ...] = ()
     # Samples collected on devices (mnist_edge/learn.py): the folders or files they came from, and
     # their share of an epoch. With extra data, training fine-tunes the model already in --runs.
@@ -142,6 +144,7 @@ def training_split(train: Split, config: TrainConfig, collected: Split | None = 
     """MNIST's training images, then the handwriting the project renders for ``config``: pen
     digits (labels 0-9) and non-digits (label ``NO_DIGIT``), in MNIST form, a function of
     (size of ``train``, shares, seed); then the ``collected`` samples' training part, if any."""
+    _check_writers(config.writer_hands)
     if collected is not None:
         return with_collected(training_split(train, config), collected, len(train), config.extra_share)
     digits = round(config.pen_digit_share * len(train))
@@ -162,6 +165,15 @@ def training_split(train: Split, config: TrainConfig, collected: Split | None = 
             train.labels.dtype
         ),
     )
+
+
+def _check_writers(writers: tuple[str, ...]) -> None:
+    """Only the independent writers may be added: a font or the held-out cursive hand named here
+    would make a held-out figure a trained-on one."""
+    from mnist_edge.handwriting import WRITERS
+
+    if isinstance(writers, str) or any(w not in WRITERS for w in writers):
+        raise ValueError(f"writer_hands: names from {list(WRITERS)}, not {writers!r}")
 
 
 @functools.lru_cache(maxsize=2)

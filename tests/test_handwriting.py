@@ -251,8 +251,8 @@ def test_every_writer_draws_every_digit_in_mnist_form_the_same_for_a_seed():
             drawings = hw.draw_writer_digits(3, digit, writer, digit, side=128, pen=None)
             assert [(d.label, d.family, d.variant) for d in drawings] == [(digit, writer, "writer")] * 3
             assert_mnist_form(np.stack([read_digit(d.image) for d in drawings]))
-        again = hw.draw_writer_digits(3, 1, writer, 1, side=128, pen=None)
         first = hw.draw_writer_digits(3, 1, writer, 1, side=128, pen=None)
+        again = hw.draw_writer_digits(3, 1, writer, 1, side=128, pen=None)
         assert all(np.array_equal(a.image, b.image) for a, b in zip(first, again, strict=True))
     with pytest.raises(ValueError, match="no writer"):
         hw.draw_writer_digits(1, 0, "Pen strokes (print)", 1)
@@ -260,8 +260,39 @@ def test_every_writer_draws_every_digit_in_mnist_form_the_same_for_a_seed():
         hw.draw_writer_digits(1, 0, next(iter(hw.WRITERS)), 10)
 
 
+# What the writers draw, pinned: their pictures are a validation set, and a change to a module
+# changes it. Coordinates are rounded to 1e-4 so that the last bits of a sine on another CPU change
+# nothing; numpy's Generator gives the same draws for a seed (numpy is pinned in pyproject.toml).
+WRITER_DIGESTS = {
+    "Writer (German office worker)": "d3945b6e31ae8809",
+    "Writer (French teacher)": "719cdf8d49cb10c0",
+    "Writer (Czech engineer)": "fb2b21905113bea9",
+    "Writer (Swedish child)": "9ea5cd30533e4fb7",
+}
+
+
+def test_the_writers_draw_what_they_drew_when_they_were_measured():
+    import hashlib
+
+    for writer, module in hw.WRITERS.items():
+        digest = hashlib.sha256()
+        for digit in range(10):
+            rng = np.random.default_rng(digit)
+            for _ in range(20):
+                for stroke in module.strokes(digit, rng):
+                    digest.update(np.round(np.asarray(stroke, float), 4).astype(np.float32).tobytes())
+        assert digest.hexdigest()[:16] == WRITER_DIGESTS[writer], writer
+
+
 def test_writers_are_neither_trained_by_default_nor_held_out():
+    from mnist_edge.train import DEFAULTS, default_config, training_split
+
     assert not set(hw.WRITERS) & (set(hw.TRAIN_FAMILIES) | set(hw.HELD_OUT_FAMILIES))
+    assert all(config.writer_hands == () for config in DEFAULTS.values())
+    # Only writers may be added to training: not the held-out hand, not one name spelled as letters.
+    for wrong in (("Pen strokes (cursive)",), "Writer (Czech engineer)"):
+        with pytest.raises(ValueError, match="writer_hands"):
+            training_split(None, default_config("conv2d", writer_hands=wrong))
     # Named among the families, they draw half of the hand-drawn pictures, every digit.
     drawings = hw.draw_digits(400, 5, ("Pen strokes (print)", *hw.WRITERS), side=128, pen=None)
     by_writers = [d for d in drawings if d.family in hw.WRITERS]
@@ -270,26 +301,50 @@ def test_writers_are_neither_trained_by_default_nor_held_out():
     assert {d.label for d in by_writers} == set(range(10))
 
 
-# Floors for the shipped int8 models on the independent writers, well below what they read
-# (benchmarks/results/flagged-ones-writers: 1s per writer at least 97.0% conv2d, 92.7% flat; all
-# digits at least 98.2%): a change to the models or the reading that loses a writer's 1s fails.
-WRITER_FLOORS = {"conv2d": {"1s": 0.93, "all": 0.96}, "flat": {"1s": 0.88, "all": 0.96}}
+def test_a_writer_that_draws_nothing_or_nan_is_named():
+    from mnist_edge.handwriting.sampling import _writer_strokes
+
+    class Broken:
+        def __init__(self, strokes):
+            self.given = strokes
+
+        def strokes(self, digit, rng):
+            return self.given
+
+    writer = next(iter(hw.WRITERS))
+    for strokes in ([], [np.array([[0.0, 0.0], [np.nan, 1.0]])], [np.zeros((3, 3))]):
+        original = hw.WRITERS[writer]
+        hw.WRITERS[writer] = Broken(strokes)
+        try:
+            with pytest.raises(ValueError, match=r"Writer \(German office worker\): strokes of 1"):
+                _writer_strokes(writer, 1, np.random.default_rng(0))
+        finally:
+            hw.WRITERS[writer] = original
 
 
-@pytest.mark.parametrize("model", WRITER_FLOORS)
+# Floors for the shipped int8 models on the independent writers. At these seeds the models misread
+# at most 8 (conv2d) and 13 (flat) of a writer's 300 1s, and at most 5 of a writer's 300 digits
+# (30 of each): the floors allow two and a half times as many, so a retrained model as good as
+# these passes, and one that loses a writer's 1s fails (the MNIST-only models of 4b50711 misread
+# 79 and 54 of the German writer's). ai-edge-litert's int8 scores are the same on every CPU.
+MOST_MISREAD = {"conv2d": {"1s": 20, "all": 12}, "flat": {"1s": 30, "all": 12}}
+
+
+@pytest.mark.parametrize("model", MOST_MISREAD)
 def test_the_shipped_models_read_each_independent_writers_digits(model):
     from mnist_edge_runtime.bundle import PACKAGED_BUNDLE
     from mnist_edge_runtime.classifier import Classifier
 
     classifier = Classifier.open(PACKAGED_BUNDLE / f"{model}.int8.tflite")
-    for w, writer in enumerate(hw.WRITERS):
-        ones = [read_digit(d.image) for d in hw.draw_writer_digits(150, 700 + w, writer, 1)]
-        read = np.array([p.digit for p in classifier.predict(np.stack(ones))])
-        assert np.mean(read == 1) >= WRITER_FLOORS[model]["1s"], writer
-        drawings = [
-            d for digit in range(10) for d in hw.draw_writer_digits(30, 710 + 10 * w + digit, writer, digit)
+
+    def misread(drawings: list) -> int:
+        read = classifier.predict(np.stack([read_digit(d.image) for d in drawings]))
+        return sum(p.digit != d.label for p, d in zip(read, drawings, strict=True))
+
+    for writer in hw.WRITERS:
+        ones = hw.draw_writer_digits(300, hw.writer_seed(writer, 700, 1), writer, 1)
+        assert misread(ones) <= MOST_MISREAD[model]["1s"], writer
+        every = [
+            d for k in range(10) for d in hw.draw_writer_digits(30, hw.writer_seed(writer, 800, k), writer, k)
         ]
-        read = np.array(
-            [p.digit for p in classifier.predict(np.stack([read_digit(d.image) for d in drawings]))]
-        )
-        assert np.mean(read == np.array([d.label for d in drawings])) >= WRITER_FLOORS[model]["all"], writer
+        assert misread(every) <= MOST_MISREAD[model]["all"], writer

@@ -14,8 +14,8 @@ hands, and four writers written independently of the rest (``writers``). ``TRAIN
 ``HELD_OUT_FAMILIES`` split the fonts and hands so that a benchmark can measure styles no
 training picture had; docs/input-forms.md ("Handwriting beyond MNIST") says why this split. The
 writers validate training choices (``benchmarks/flagged_ones.py``) and are trained on where
-``TrainConfig.writer_hands`` names them. Pictures depend only on (count, seed, families, long_flags, varied_flags) and the
-matplotlib (FreeType) and Pillow versions: glyphs are rendered unhinted, and coordinates are
+``TrainConfig.writer_hands`` names them. Pictures depend only on the arguments of the function
+that draws them and the matplotlib (FreeType), Pillow and numpy versions: glyphs are rendered unhinted, and coordinates are
 rounded to 1/16 pixel before Pillow draws them so that the last bits of a sine on one CPU or
 another change nothing.
 
@@ -60,7 +60,7 @@ from mnist_edge.handwriting.strokes import (
     STROKE_HANDS,
     VARIANTS,
 )
-from mnist_edge.handwriting.writers import WRITERS
+from mnist_edge.handwriting.writers import WRITERS, writer_seed
 
 __all__ = [
     "DIGIT_LIKE_LETTERS",
@@ -88,6 +88,7 @@ __all__ = [
     "draw_digits",
     "draw_non_digits",
     "draw_writer_digits",
+    "writer_seed",
     "font_dir",
     "render_digits",
     "render_non_digits",
@@ -210,7 +211,7 @@ def draw_writer_digits(
         raise ValueError(f"no writer {writer!r}; known: {list(WRITERS)}")
     if digit not in range(10):
         raise ValueError(f"a digit is 0-9, not {digit}")
-    drawings = _digit_drawings(np.random.default_rng(seed), (writer,), side, pen, ((digit, "writer"),))
+    drawings = _digit_drawings(np.random.default_rng(seed), (writer,), side, pen, digit=digit)
     return [next(drawings) for _ in range(count)]
 
 

@@ -87,20 +87,20 @@ def _digit_strokes(
     long_flags: float = 0.0,
     varied_flags: float = 0.0,
     flag_construction: str | None = None,
+    digit: int | None = None,
 ) -> tuple[list[np.ndarray], int, str]:
-    """Strokes (unit size, centred), label and variant of one digit in ``family`` (a writer's:
-    ``variants`` picks the digit, its variant is "writer"); ``long_flags``
+    """Strokes (unit size, centred), label and variant of one digit in ``family``; ``long_flags``
     and ``varied_flags``: the shares of the print hand's flags drawn long and in one of
-    ``strokes.FLAG_CONSTRUCTIONS``; ``flag_construction``: all of them in that one."""
+    ``strokes.FLAG_CONSTRUCTIONS``; ``flag_construction``: all of them in that one. A writer's
+    digits have no named variants (their variant is "writer"); ``digit``: that digit of theirs."""
     if family in FONT_FAMILIES:
         files = FONT_FAMILIES[family]
         digit = int(rng.integers(10))
         file = files[int(rng.integers(len(files)))]
         return list(_glyph(file, str(digit))), digit, file
-    if family in WRITERS:  # one person's digits: no named variants (``variants`` picks the digit)
-        digit = int(rng.integers(10)) if variants is None else variants[int(rng.integers(len(variants)))][0]
-        strokes = WRITERS[family].strokes(digit, rng)
-        return _normalized([np.asarray(s, float) for s in strokes]), digit, "writer"
+    if family in WRITERS:
+        digit = int(rng.integers(10)) if digit is None else digit
+        return _writer_strokes(family, digit, rng), digit, "writer"
     if variants is None:  # every digit equally often, then every variant of it
         digit = int(rng.integers(10))
         variant = VARIANTS[digit][int(rng.integers(len(VARIANTS[digit])))]
@@ -119,6 +119,18 @@ def _digit_strokes(
     )
 
 
+def _writer_strokes(writer: str, digit: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """One drawing of ``digit`` by ``writer``, normalized; a writer module that returns no stroke,
+    a stroke that is not (N, 2), or a point that is not finite is a bug, named here (a NaN would
+    draw an empty picture, which reading drops without a word)."""
+    strokes = [np.asarray(s, float) for s in WRITERS[writer].strokes(digit, rng)]
+    if not strokes or any(
+        s.ndim != 2 or s.shape[1] != 2 or not len(s) or not np.isfinite(s).all() for s in strokes
+    ):
+        raise ValueError(f"{writer}: strokes of {digit} empty, not (N, 2) or not finite")
+    return _normalized(strokes)
+
+
 def _digit_drawings(
     rng: np.random.Generator,
     families: tuple[str, ...],
@@ -129,9 +141,11 @@ def _digit_drawings(
     long_flags: float = 0.0,
     varied_flags: float = 0.0,
     flag_construction: str | None = None,
+    digit: int | None = None,
 ) -> Iterator[Drawing]:
     """``extra_flagged_ones``: the share of the pen-stroke hands' digits drawn as a flagged 1
-    instead of any digit and variant (training's; 0 draws every digit equally often)."""
+    instead of any digit and variant (training's; 0 draws every digit equally often); ``digit``:
+    the writers draw only that digit."""
     fonts, hands = _split(families)
     while True:
         family = _pick_family(rng, fonts, hands)
@@ -143,7 +157,13 @@ def _digit_drawings(
             and rng.random() < extra_flagged_ones
         )
         strokes, label, variant = _digit_strokes(
-            rng, family, FLAGGED_ONES if extra else variants, long_flags, varied_flags, flag_construction
+            rng,
+            family,
+            FLAGGED_ONES if extra else variants,
+            long_flags,
+            varied_flags,
+            flag_construction,
+            digit,
         )
         yield Drawing(_pen_drawing(rng, strokes, side, pen), label, family, "digit", variant)
 
