@@ -205,6 +205,14 @@ def misread(counts: dict, digit: int) -> str:
     return ", ".join(f"{k}: {v}" for k, v in counts["read_as"].items() if k != str(digit)) or "-"
 
 
+def ones_misread(tallies: list[dict]) -> str:
+    """What 1s were read as over several tallies, the right answer left out: "7: 3, 9: 1"."""
+    misreads = Counter()
+    for counts in tallies:
+        misreads.update({k: v for k, v in counts["read_as"].items() if k != "1"})
+    return ", ".join(f"{k}: {v}" for k, v in misreads.most_common()) or "-"
+
+
 def share_words(share: float) -> str:
     return {0.0: "none", 1 / 3: "a third", 0.5: "half"}.get(share, f"{share:.0%}")
 
@@ -249,14 +257,11 @@ def markdown(report: dict) -> str:
     ]
     for column, row in report["rows"].items():
         joins = row["joins"]
-        misreads = Counter()
-        for name in JOINS:
-            misreads.update({k: v for k, v in joins[name]["read_as"].items() if k != "1"})
         mean = sum(joins[name]["accuracy"] for name in JOINS[1:]) / len(JOINS[1:])
         lines.append(
             f"| {column} | "
             + " | ".join(pct(joins[name]["accuracy"]) for name in JOINS)
-            + f" | {pct(mean)} | {', '.join(f'{k}: {v}' for k, v in misreads.most_common()) or '-'} "
+            + f" | {pct(mean)} | {ones_misread([joins[name] for name in JOINS])} "
             f"| {pct(joins['9s']['accuracy'])} | {pct(joins['4s']['accuracy'])} |"
         )
     names = list(next(iter(report["rows"].values()))["writers"])
@@ -274,9 +279,6 @@ def markdown(report: dict) -> str:
     ]
     for column, row in report["rows"].items():
         hands = row["writers"]
-        misreads = Counter()
-        for name in names:
-            misreads.update({k: v for k, v in hands[name]["1s"]["read_as"].items() if k != "1"})
         cells = [
             f"{pct(hands[n]['1s']['accuracy'])} / {pct(hands[n]['7s']['accuracy'])} / {pct(hands[n]['all'])}"
             for n in names
@@ -284,7 +286,7 @@ def markdown(report: dict) -> str:
         mean = sum(hands[n]["1s"]["accuracy"] for n in names) / len(names)
         lines.append(
             f"| {column} | " + " | ".join(cells) + f" | {pct(mean)} "
-            f"| {', '.join(f'{k}: {v}' for k, v in misreads.most_common()) or '-'} |"
+            f"| {ones_misread([hands[n]['1s'] for n in names])} |"
         )
     return "\n".join(lines) + "\n"
 
