@@ -15,9 +15,9 @@ hands, and four writers written independently of the rest (``writers``). ``TRAIN
 training picture had; docs/input-forms.md ("Handwriting beyond MNIST") says why this split. The
 writers validate training choices (``benchmarks/flagged_ones.py``) and are trained on where
 ``TrainConfig.writer_hands`` names them. Pictures depend only on the arguments of the function
-that draws them and the matplotlib (FreeType), Pillow and numpy versions: glyphs are rendered unhinted, and coordinates are
-rounded to 1/16 pixel before Pillow draws them so that the last bits of a sine on one CPU or
-another change nothing.
+that draws them and the matplotlib (FreeType), Pillow and numpy versions: glyphs are rendered
+unhinted, and coordinates are rounded to 1/16 pixel before Pillow draws them so that the last
+bits of a sine on one CPU or another change nothing.
 
 The modules: ``glyphs`` (font glyphs traced into strokes), ``strokes`` (procedural pen strokes),
 ``pen`` (posing, drawing with a round pen, reading), ``sampling`` (what each picture shows) and
